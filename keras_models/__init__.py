@@ -1,0 +1,4 @@
+"""seqgraph's Keras layers and models (Keras 2 from tf-keras, chosen in ``backend``)."""
+
+from keras_models.backend import keras, tf  # noqa: F401  (must run before anything touches tf.keras)
+from keras_models.version import __version__  # noqa: F401

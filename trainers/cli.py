@@ -1,0 +1,84 @@
+"""The ``seqgraph`` command: one subcommand per capability.
+
+Each subcommand lives in a light module (no TensorFlow at import time) with ``add_arguments``
+and ``run``; TensorFlow loads only once the arguments are parsed and the log level is set.
+User mistakes raise ``UsageError`` and become one line on stderr with exit code 2.
+"""
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from keras_models.version import __version__
+from trainers.errors import UsageError
+
+COMMANDS = {
+    "memory": ("trainers.memory_command", "sequence-memory experiments (palindromes and friends)"),
+    "text": ("trainers.text_command", "character-level text generation: train, sample"),
+    "graph": ("trainers.graph_command", "graph networks: inspect graphs, train GCN/GAT"),
+    "demo": ("trainers.demo", "a guided tour of everything on built-in data (no downloads)"),
+}
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line naming the problem and where to look."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser():
+    """The full argument parser, with every subcommand registered."""
+    parser = OneLineParser(
+        prog="seqgraph",
+        description="Recurrent and graph neural networks on Keras 2 (tf-keras).",
+    )
+    parser.add_argument("--version", action="version", version=f"seqgraph {__version__}")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show TensorFlow's own start-up and log messages"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(
+            name, help=help_text, description=module.__doc__.split("\n\n")[0]
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def quiet_tensorflow(verbose):
+    """Hide TensorFlow's start-up noise unless ``verbose``; call before TensorFlow is imported."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "3"
+    if not verbose:
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def main(argv=None):
+    """Entry point of the ``seqgraph`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    quiet_tensorflow(args.verbose)
+    try:
+        return args.run(args) or 0
+    except UsageError as error:
+        print(f"seqgraph {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(
+            f"seqgraph {args.command}: interrupted; run the same command again to resume "
+            "from the last checkpoint",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
