@@ -63,9 +63,13 @@ def quiet_tensorflow(verbose):
 
 def main(argv=None):
     """Entry point of the ``seqgraph`` console script; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     quiet_tensorflow(args.verbose)
+    return run_command(args)
+
+
+def run_command(args):
+    """Run the parsed subcommand, turning user mistakes and Ctrl-C into one line on stderr."""
     try:
         return args.run(args) or 0
     except UsageError as error:
