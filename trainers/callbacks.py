@@ -1,22 +1,39 @@
 """The standard Keras callbacks every seqgraph trainer uses."""
 
+import math
 from pathlib import Path
 
 from keras_models.backend import keras
+from trainers.errors import TrainingDiverged
 
 
 def standard_callbacks(run_dir, *, backup=True):
-    """TensorBoard, CSV history, BackupAndRestore (resume after a crash) and TerminateOnNaN.
+    """NaN guard, BackupAndRestore (resume after a crash), TensorBoard and CSV history.
 
     Trainers that stream infinite data set ``steps_per_epoch`` to their logging interval, so one
     Keras "epoch" is one logging (and checkpoint) period.
     """
     run_dir = Path(run_dir)
     callbacks = [
-        keras.callbacks.TerminateOnNaN(),
+        StopOnNaN(),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     if backup:
         callbacks.insert(1, keras.callbacks.BackupAndRestore(str(run_dir / "backup")))
     return callbacks
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss by raising ``TrainingDiverged``.
+
+    Unlike ``TerminateOnNaN``, raising skips ``on_train_end``, so ``BackupAndRestore`` keeps the
+    last good checkpoint (from the previous epoch end) instead of deleting it.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(
+                f"loss became {loss} at batch {batch}; lower the learning rate or clip gradients"
+            )

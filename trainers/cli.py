@@ -12,7 +12,7 @@ import os
 import sys
 
 from keras_models.version import __version__
-from trainers.errors import UsageError
+from trainers.errors import TrainingDiverged, UsageError
 
 COMMANDS = {
     "memory": ("trainers.memory_command", "sequence-memory experiments (palindromes and friends)"),
@@ -21,6 +21,7 @@ COMMANDS = {
     "demo": ("trainers.demo", "a guided tour of everything on built-in data (no downloads)"),
 }
 
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -75,6 +76,9 @@ def run_command(args):
     except UsageError as error:
         print(f"seqgraph {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except TrainingDiverged as error:
+        print(f"seqgraph {args.command}: training diverged: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print(
             f"seqgraph {args.command}: interrupted; run the same command again to resume "

@@ -9,3 +9,7 @@ def require(condition, message):
     """Raise ``UsageError(message)`` unless ``condition`` holds."""
     if not condition:
         raise UsageError(message)
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN or infinite; the last good checkpoint is kept for a resume."""

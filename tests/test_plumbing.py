@@ -1,0 +1,85 @@
+"""Shared trainer plumbing: run folders that resume, the NaN guard, seeding, strategies."""
+
+import json
+
+import numpy as np
+import pytest
+
+from keras_models.backend import keras, tf
+from trainers import distribute, run_dir
+from trainers.callbacks import standard_callbacks
+from trainers.errors import TrainingDiverged, UsageError
+from trainers.seeding import seed_everything
+
+
+def test_unfinished_run_is_reopened_finished_is_not(tmp_path):
+    config = {"cell": "lstm", "lengths": [10, 20]}
+    first, resumed = run_dir.open_run_dir("memory", config, root=tmp_path)
+    assert not resumed and json.loads((first / "config.json").read_text()) == config
+    with pytest.raises(KeyboardInterrupt), run_dir.run_status(first):
+        raise KeyboardInterrupt
+    assert run_dir.read_status(first) == "interrupted"
+    again, resumed = run_dir.open_run_dir("memory", config, root=tmp_path)
+    assert (again, resumed) == (first, True)
+    other, resumed = run_dir.open_run_dir("memory", {**config, "cell": "gru"}, root=tmp_path)
+    assert other != first and not resumed
+    with run_dir.run_status(first):
+        pass
+    assert run_dir.read_status(first) == "finished"
+    fresh, resumed = run_dir.open_run_dir("memory", config, root=tmp_path)
+    assert fresh not in (first, other) and not resumed
+
+
+def test_failure_marks_run_failed(tmp_path):
+    with pytest.raises(ValueError), run_dir.run_status(tmp_path):
+        raise ValueError("boom")
+    assert run_dir.read_status(tmp_path) == "failed"
+
+
+def _fit(model, run, x, y, epochs):
+    model.fit(x, y, batch_size=4, epochs=epochs, verbose=0, callbacks=standard_callbacks(run))
+
+
+def test_nan_stops_and_keeps_last_good_backup(tmp_path):
+    seed_everything(0)
+    x = np.ones((8, 2), "float32")
+    y = np.ones((8, 1), "float32")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    _fit(model, tmp_path, x, y, epochs=1)  # finished fit: the backup is deleted
+    assert not any((tmp_path / "backup").glob("*"))
+
+    class PoisonAtEpoch2(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                self.model.layers[0].kernel.assign(tf.fill((2, 1), np.nan))
+
+    with pytest.raises(TrainingDiverged, match="lower the learning rate"):
+        model.fit(
+            x, y, batch_size=4, epochs=5, verbose=0,
+            callbacks=[PoisonAtEpoch2(), *standard_callbacks(tmp_path / "nan")],
+        )
+    assert any((tmp_path / "nan" / "backup").rglob("*.index")), "last good backup was deleted"
+
+
+def test_seeding_reproduces_initial_weights():
+    def weights():
+        seed_everything(7)
+        layer = keras.layers.Dense(3)
+        layer.build((None, 4))
+        return layer.kernel.numpy()
+
+    np.testing.assert_array_equal(weights(), weights())
+
+
+def test_multiworker_without_tf_config_is_a_usage_error(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(UsageError, match="needs TF_CONFIG"):
+        distribute.make_strategy("multiworker")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(UsageError, match="TF_CONFIG is not valid"):
+        distribute.make_strategy("multiworker")
+
+
+def test_default_strategy_is_chief():
+    assert distribute.is_chief(distribute.make_strategy("default"))
