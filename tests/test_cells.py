@@ -1,0 +1,232 @@
+"""LSTMCell and PeepholeLSTMCell against independent references: NumPy, Keras' LSTM, formulas."""
+
+import numpy as np
+import pytest
+
+from keras_models import CELL_CHOICES, LSTMCell, PeepholeLSTMCell, keras, make_rnn, tf
+from trainers.errors import UsageError
+
+BATCH, STEPS, INPUT, UNITS = 3, 6, 4, 5
+CELLS = {
+    "lstm": lambda: LSTMCell(UNITS),
+    "assignment": lambda: PeepholeLSTMCell(UNITS),
+    "classic": lambda: PeepholeLSTMCell(UNITS, variant="classic"),
+}
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def reference_step(kind, w, x, h, c):
+    """One step of the issue's equations in float64 NumPy, from the named gate blocks ``w``."""
+    if kind == "assignment":
+        f = sigmoid(x @ w["W_fx"] + c @ w["W_fh"] + w["b_f"])
+        i = sigmoid(x @ w["W_ix"] + c @ w["W_ih"] + w["b_i"])
+        o = sigmoid(x @ w["W_ox"] + c @ w["W_oh"] + w["b_o"])
+        c_new = sigmoid(x @ w["W_cx"] + w["b_c"]) * i + c * f
+        return np.tanh(c_new) * o, c_new
+    g = np.tanh(x @ w["W_gx"] + h @ w["W_gh"] + w["b_g"])
+    peep = kind == "classic"
+    i = sigmoid(x @ w["W_ix"] + h @ w["W_ih"] + w["b_i"] + (w["p_i"] * c if peep else 0))
+    f = sigmoid(x @ w["W_fx"] + h @ w["W_fh"] + w["b_f"] + (w["p_f"] * c if peep else 0))
+    c_new = g * i + c * f
+    o = sigmoid(x @ w["W_ox"] + h @ w["W_oh"] + w["b_o"] + (w["p_o"] * c_new if peep else 0))
+    return np.tanh(c_new) * o, c_new
+
+
+def reference_sequence(kind, w, xs, mask=None):
+    """Outputs [batch, steps, units] and final (h, c); masked steps keep the previous state."""
+    w = {name: np.asarray(v, np.float64) for name, v in w.items()}
+    h = c = np.zeros((xs.shape[0], UNITS))
+    outputs = []
+    for t in range(xs.shape[1]):
+        h_new, c_new = reference_step(kind, w, xs[:, t].astype(np.float64), h, c)
+        keep = np.ones((xs.shape[0], 1), bool) if mask is None else mask[:, t : t + 1]
+        h, c = np.where(keep, h_new, h), np.where(keep, c_new, c)
+        outputs.append(h)
+    return np.stack(outputs, axis=1), h, c
+
+
+def randomised_layer(kind, seed=0, **kwargs):
+    """``RNN(cell)`` built on INPUT features with every weight drawn from N(0, 0.5²)."""
+    layer = keras.layers.RNN(CELLS[kind](), return_sequences=True, return_state=True, **kwargs)
+    layer.build((None, None, INPUT))
+    rng = np.random.default_rng(seed)
+    layer.set_weights([rng.normal(0, 0.5, w.shape) for w in layer.get_weights()])
+    return layer
+
+
+def random_inputs(seed=1):
+    return np.random.default_rng(seed).normal(size=(BATCH, STEPS, INPUT)).astype(np.float32)
+
+
+PADDED = np.array([[1] * STEPS, [1] * 4 + [0] * 2, [1, 0, 1, 1, 0, 0]], bool)
+
+
+@pytest.mark.parametrize("kind", CELLS)
+@pytest.mark.parametrize("mask", [None, PADDED], ids=["no_mask", "mask"])
+def test_cells_match_float64_numpy_reference(kind, mask):
+    layer, xs = randomised_layer(kind), random_inputs()
+    out, h, c = layer(xs, mask=None if mask is None else tf.constant(mask))
+    ref_out, ref_h, ref_c = reference_sequence(kind, layer.cell.gate_weights(), xs, mask)
+    np.testing.assert_allclose(h, ref_h, atol=1e-5)
+    np.testing.assert_allclose(c, ref_c, atol=1e-5)
+    np.testing.assert_allclose(out, ref_out, atol=1e-5)  # masked steps repeat the last output
+
+
+def keras_blocks_by_name(lstm):
+    """tf.keras LSTM weights (gate order i, f, c, o) as our named blocks."""
+    kernel, recurrent, bias = lstm.get_weights()
+    named = {}
+    for suffix, matrix in (("x", kernel), ("h", recurrent)):
+        for gate, block in zip("ifgo", np.split(matrix, 4, axis=-1), strict=True):
+            named[f"W_{gate}{suffix}"] = block
+    named.update({f"b_{g}": b for g, b in zip("ifgo", np.split(bias, 4), strict=True)})
+    return named
+
+
+def assign_named(cell, named):
+    for attribute, names in cell.weight_blocks.items():
+        getattr(cell, attribute).assign(np.concatenate([named[n] for n in names], axis=-1))
+
+
+@pytest.mark.parametrize("mask", [None, PADDED], ids=["no_mask", "mask"])
+def test_lstm_cell_matches_keras_lstm_outputs_states_and_gradients(mask):
+    xs = tf.constant(random_inputs())
+    mask = None if mask is None else tf.constant(mask)
+    theirs = keras.layers.LSTM(UNITS, return_sequences=True, return_state=True)
+    theirs.build((None, None, INPUT))
+    rng = np.random.default_rng(2)
+    theirs.set_weights([rng.normal(0, 0.5, w.shape) for w in theirs.get_weights()])
+    ours = keras.layers.RNN(LSTMCell(UNITS), return_sequences=True, return_state=True)
+    ours.build((None, None, INPUT))
+    assign_named(ours.cell, keras_blocks_by_name(theirs))
+    probe = tf.constant(rng.normal(size=(BATCH, STEPS, UNITS)), tf.float32)
+
+    def run(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(xs)
+            out, h, c = layer(xs, mask=mask)
+            loss = tf.reduce_sum(out * probe) + tf.reduce_sum(h * c)
+        grads = tape.gradient(loss, [xs, *layer.trainable_weights])
+        return [out, h, c, *grads]
+
+    for a, b in zip(run(ours), run(theirs), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_parameter_counts_follow_the_formulas():
+    vocab, width, classes = 7, INPUT, 3
+
+    def count(cell):
+        model = keras.Sequential(
+            [keras.Input((STEPS,)), keras.layers.Embedding(vocab, width), keras.layers.RNN(cell),
+             keras.layers.Dense(classes)]
+        )
+        return model.count_params() - vocab * width
+
+    h, i, o = UNITS, width, classes
+    assert count(LSTMCell(h)) == 4 * (h * h + h * i + h) + h * o + o
+    assert count(PeepholeLSTMCell(h)) == 4 * h * i + 3 * h * h + 4 * h + h * o + o
+    classic = PeepholeLSTMCell(h, variant="classic")
+    assert count(classic) == 4 * (h * h + h * i + h) + 3 * h + h * o + o
+
+
+@pytest.mark.parametrize("kind", CELLS)
+def test_gate_weights_name_every_block_with_its_shape(kind):
+    cell = randomised_layer(kind).cell
+    named = cell.gate_weights()
+    assert named["W_ix"].shape == (INPUT, UNITS) and named["b_f"].shape == (UNITS,)
+    recurrent = [n for n in named if n.startswith("W_") and n.endswith("h")]
+    assert all(named[n].shape == (UNITS, UNITS) for n in recurrent)
+    expected = {"lstm": 12, "assignment": 11, "classic": 15}[kind]
+    assert len(named) == expected
+    assert sum(int(np.prod(v.shape)) for v in named.values()) == cell.count_params()
+
+
+def test_unit_forget_bias_and_kaiming_normal_initialisation():
+    cell = PeepholeLSTMCell(64, kernel_initializer="kaiming_normal")
+    cell.build((None, 400))
+    named = cell.gate_weights()
+    np.testing.assert_array_equal(named["b_f"], np.ones(64))
+    np.testing.assert_array_equal(named["b_i"], np.zeros(64))
+    kernel = cell.kernel.numpy()
+    assert abs(kernel.std() - np.sqrt(2 / 400)) < 0.003  # He: N(0, 2 / fan_in), untruncated
+    assert np.abs(kernel).max() > 2.5 * np.sqrt(2 / 400)
+    plain = LSTMCell(8, unit_forget_bias=False)
+    plain.build((None, 3))
+    np.testing.assert_array_equal(plain.bias.numpy(), np.zeros(32))
+
+
+@pytest.mark.parametrize("kind", CELLS)
+def test_config_round_trip(kind):
+    cell = CELLS[kind]()
+    layer = keras.layers.RNN(cell, return_sequences=True)
+    clone = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(clone.cell) is type(cell)
+    assert clone.cell.get_config() == cell.get_config()
+    rebuilt = type(cell).from_config(cell.get_config())
+    assert rebuilt.get_config() == cell.get_config()
+    kaiming = type(cell)(3, kernel_initializer="kaiming_normal")
+    again = type(cell).from_config(kaiming.get_config())
+    assert again.get_config() == kaiming.get_config()
+
+
+def test_bidirectional_is_forward_and_reversed_reference():
+    xs = random_inputs()
+    layer = keras.layers.Bidirectional(keras.layers.RNN(PeepholeLSTMCell(UNITS)))
+    out = layer(xs).numpy()
+    forward, backward = layer.forward_layer.cell, layer.backward_layer.cell
+    _, ref_forward, _ = reference_sequence("assignment", forward.gate_weights(), xs)
+    _, ref_backward, _ = reference_sequence("assignment", backward.gate_weights(), xs[:, ::-1])
+    np.testing.assert_allclose(out, np.concatenate([ref_forward, ref_backward], -1), atol=1e-5)
+
+
+def test_stacked_cells_equal_two_layers_in_sequence():
+    xs = random_inputs()
+    stacked = keras.layers.RNN(
+        [LSTMCell(UNITS), PeepholeLSTMCell(UNITS, variant="classic")], return_sequences=True
+    )
+    out = stacked(xs).numpy()
+    low, high = (c.gate_weights() for c in stacked.cell.cells)
+    low_out, _, _ = reference_sequence("lstm", low, xs)
+    high_out, _, _ = reference_sequence("classic", high, low_out)
+    np.testing.assert_allclose(out, high_out, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", CELLS)
+def test_padded_steps_leave_the_state_unchanged(kind):
+    tokens = np.array([[3, 1, 4, 1, 0, 0], [2, 7, 0, 0, 0, 0]])
+    embed = keras.layers.Embedding(8, INPUT, mask_zero=True)
+    layer = randomised_layer(kind)
+    _, h, c = layer(embed(tokens))
+    for row, length in enumerate((4, 2)):
+        _, h_short, c_short = layer(embed(tokens[row : row + 1, :length]))
+        np.testing.assert_allclose(h[row : row + 1], h_short, atol=1e-6)
+        np.testing.assert_allclose(c[row : row + 1], c_short, atol=1e-6)
+    _, h_unmasked, _ = layer(embed(tokens), mask=tf.ones(tokens.shape, bool))
+    assert not np.allclose(h_unmasked, h, atol=1e-3)  # the padding would have changed it
+
+
+@pytest.mark.parametrize("choice", CELL_CHOICES)
+def test_make_rnn_builds_each_choice(choice):
+    layer = make_rnn(choice, UNITS, return_sequences=True, return_state=True,
+                     initializer="kaiming_normal", name="rec")
+    out, *states = layer(random_inputs())
+    assert layer.name == "rec" and out.shape == (BATCH, STEPS, UNITS)
+    assert len(states) == (1 if choice == "keras_gru" else 2)
+    expected_cell = {"lstm": LSTMCell, "peephole": PeepholeLSTMCell}.get(choice)
+    if expected_cell is not None:
+        assert type(layer.cell) is expected_cell
+    assert layer.cell.kernel_initializer.get_config()["distribution"] == "untruncated_normal"
+
+
+def test_make_rnn_rejects_unknown_cells_with_the_choices():
+    with pytest.raises(UsageError, match="unknown cell 'gru'.*lstm, peephole, keras_lstm"):
+        make_rnn("gru", UNITS)
+
+
+def test_peephole_rejects_unknown_variant():
+    with pytest.raises(ValueError, match="variant must be one of"):
+        PeepholeLSTMCell(UNITS, variant="diagonal")
