@@ -1,0 +1,82 @@
+"""The character-level language model: ``Embedding → stacked RNN layers → Dense(vocab)``.
+
+For ids ``x[b, t]``: ``e = E[x]``, ``h¹ = RNN₁(e)``, …, ``hᴸ = RNN_L(hᴸ⁻¹)``, logits
+``y = hᴸ W + b`` of shape ``[batch, time, vocab_size]``; the next-character distribution is
+``softmax(y)``. The RNN cell is any of ``keras_models.CELL_CHOICES`` (default: our LSTM).
+"""
+
+from keras_models.backend import keras, tf
+from keras_models.recurrent import make_rnn
+
+
+@keras.saving.register_keras_serializable(package="seqgraph")
+class CharModel(keras.Model):
+    """Character language model with states that can be passed in and out.
+
+    ``call(inputs, states=None, return_state=False)``: ``inputs`` ids ``[batch, time]``;
+    ``states`` one list of tensors per RNN layer (``[h, c]`` for LSTMs, each ``[batch, units]``),
+    zeros when None. Returns logits ``[batch, time, vocab_size]``, and the final states too when
+    ``return_state``. ``step(ids, states)`` advances one character (``ids`` ``[batch]``) by
+    calling the cells directly, which is what the generation loop uses.
+
+    Args:
+        vocab_size: number of ids, out-of-vocabulary id included.
+        embedding_dim: width of the character embedding.
+        units: width of every RNN layer.
+        num_layers: number of stacked RNN layers.
+        cell: one of ``keras_models.CELL_CHOICES``.
+    """
+
+    def __init__(self, vocab_size, embedding_dim=128, units=256, num_layers=2, cell="lstm",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = int(vocab_size)
+        self.embedding_dim = int(embedding_dim)
+        self.units = int(units)
+        self.num_layers = int(num_layers)
+        self.cell = cell
+        self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim)
+        self.rnns = [
+            make_rnn(cell, self.units, return_sequences=True, return_state=True, name=f"rnn_{i}")
+            for i in range(self.num_layers)
+        ]
+        self.dense = keras.layers.Dense(self.vocab_size, name="logits")
+
+    def call(self, inputs, states=None, return_state=False, training=None):
+        x = self.embedding(inputs)
+        final_states = []
+        for i, rnn in enumerate(self.rnns):
+            outputs = rnn(x, initial_state=None if states is None else states[i], training=training)
+            x = outputs[0]
+            final_states.append(list(outputs[1:]))
+        logits = self.dense(x)
+        return (logits, final_states) if return_state else logits
+
+    def initial_states(self, batch_size):
+        """Zero states for ``batch_size`` rows, in the structure ``call`` and ``step`` take."""
+        return [
+            [tf.zeros((batch_size, size)) for size in tf.nest.flatten(rnn.cell.state_size)]
+            for rnn in self.rnns
+        ]
+
+    def step(self, ids, states):
+        """One character per row: ids ``[batch]`` → logits ``[batch, vocab_size]``, new states."""
+        x = self.embedding(ids)
+        new_states = []
+        for rnn, layer_states in zip(self.rnns, states, strict=True):
+            x, cell_states = rnn.cell(x, layer_states)
+            new_states.append(tf.nest.flatten(cell_states))
+        return self.dense(x), new_states
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "embedding_dim": self.embedding_dim,
+                "units": self.units,
+                "num_layers": self.num_layers,
+                "cell": self.cell,
+            }
+        )
+        return config
