@@ -1,0 +1,194 @@
+"""Train the sequence-memory grid: one ``model.fit`` run per cell × length × seed.
+
+Each run streams its task's infinite dataset with ``steps_per_epoch = LOG_EVERY`` (so CSV and
+TensorBoard get a point every 10 steps), records its hyperparameters in TensorBoard's hparams
+view, evaluates on a fixed held-out set drawn with another seed, and exports a SavedModel
+(tokens → class probabilities) as the next version of ``saved_models/memory_<task>_<cell>_L<L>/``.
+A finished run keeps ``result.json``; rerunning an interrupted grid skips finished runs and
+resumes the unfinished one from its backup.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+from keras_models.backend import keras, tf
+from keras_models.memory_model import build_memory_model
+from pipelines.memory_tasks import heldout_set, make_dataset, task_spec
+from trainers.atomic import write_text
+from trainers.callbacks import standard_callbacks
+from trainers.export import export_saved_model
+from trainers.run_dir import read_status, run_status, write_config
+from trainers.seeding import seed_everything
+
+LOG_EVERY = 10
+REACHED = 0.99
+PRESETS = {
+    # The assignment's setting (PyTorch's N(0, 1) embedding of width 1, Kaiming-normal kernels).
+    "assignment": {
+        "steps": 3000, "batch_size": 256, "units": 256, "embedding_dim": 1,
+        "learning_rate": 1e-4, "clipnorm": 10.0, "initializer": "kaiming_normal",
+    },
+    # Ours: a wider embedding, fewer units and a larger step size learn lengths 10 and 20 in a
+    # few hundred steps, each step several times cheaper (see docs/benchmarks.md).
+    "tuned": {
+        "steps": 3000, "batch_size": 128, "units": 64, "embedding_dim": 8,
+        "learning_rate": 3e-3, "clipnorm": 1.0, "initializer": None,
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryConfig:
+    """One run's hyperparameters (``initializer`` None keeps the cell's defaults)."""
+
+    task: str
+    cell: str
+    length: int
+    seed: int
+    steps: int
+    batch_size: int
+    units: int
+    embedding_dim: int
+    learning_rate: float
+    clipnorm: float
+    initializer: str | None
+    heldout_size: int = 10_000
+    heldout_seed: int = 7
+    early_stop: float | None = None
+    eval_every: int = 100
+
+    @property
+    def name(self):
+        return f"{self.cell}-L{self.length}-seed{self.seed}"
+
+    def hparams(self):
+        """Scalar-valued hyperparameters for TensorBoard's hparams view (None as "default")."""
+        return {k: ("default" if v is None else v) for k, v in dataclasses.asdict(self).items()}
+
+
+class StopAtHeldOutAccuracy(keras.callbacks.Callback):
+    """Stop training once the held-out accuracy (``val_accuracy``) reaches ``threshold``."""
+
+    def __init__(self, threshold):
+        super().__init__()
+        self.threshold = threshold
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (logs or {}).get("val_accuracy", -1.0) >= self.threshold:
+            self.model.stop_training = True
+
+
+def first_step_reaching(history_csv, threshold=REACHED, column="accuracy"):
+    """The first step whose logged ``column`` is ≥ ``threshold`` (None if never)."""
+    with open(history_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            value = row.get(column, "")
+            if value not in ("", "NA") and float(value) >= threshold:
+                return (int(row["epoch"]) + 1) * LOG_EVERY
+    return None
+
+
+def read_history(history_csv):
+    """``{"step": [...], "accuracy": [...], "loss": [...]}`` from a run's history.csv."""
+    history = {"step": [], "accuracy": [], "loss": []}
+    with open(history_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            history["step"].append((int(row["epoch"]) + 1) * LOG_EVERY)
+            history["accuracy"].append(float(row["accuracy"]))
+            history["loss"].append(float(row["loss"]))
+    return history
+
+
+def _validation_epochs(config, epochs):
+    """Epochs (1-based) that evaluate the held-out set: every ``eval_every`` steps, and the first
+    so the CSV has the column from its first row."""
+    every = max(1, config.eval_every // LOG_EVERY)
+    return sorted({1, *range(every, epochs + 1, every)})
+
+
+def train_run(config, run_dir, saved_models):
+    """Train, evaluate and export one run in ``run_dir``; return its result dict."""
+    run_dir = Path(run_dir)
+    seed_everything(config.seed)
+    spec = task_spec(config.task, config.length)
+    model = build_memory_model(
+        config.cell, vocab_size=spec.vocab_size, num_classes=spec.num_classes,
+        units=config.units, embedding_dim=config.embedding_dim, initializer=config.initializer,
+        name=f"memory_{config.task}_{config.cell}",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+        loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+    )
+    train = make_dataset(config.task, config.length, batch_size=config.batch_size, seed=config.seed)
+    heldout = heldout_set(config.task, config.length, config.heldout_size, config.heldout_seed)
+    epochs = math.ceil(config.steps / LOG_EVERY)
+    callbacks = standard_callbacks(run_dir) + [_hparams_callback(run_dir, config)]
+    validation = {}
+    if config.early_stop is not None:
+        callbacks.append(StopAtHeldOutAccuracy(config.early_stop))
+        validation = {
+            "validation_data": heldout, "validation_batch_size": 1000,
+            "validation_freq": _validation_epochs(config, epochs),
+        }
+    start = time.perf_counter()
+    model.fit(train, steps_per_epoch=LOG_EVERY, epochs=epochs, callbacks=callbacks, verbose=0,
+              **validation)
+    seconds = time.perf_counter() - start
+    loss, accuracy = model.evaluate(*heldout, batch_size=1000, verbose=0)
+    steps_run = int(model.optimizer.iterations.numpy())
+    with tf.summary.create_file_writer(str(run_dir / "tensorboard" / "heldout")).as_default():
+        tf.summary.scalar("heldout_accuracy", accuracy, step=steps_run)
+        tf.summary.scalar("heldout_loss", loss, step=steps_run)
+    export = export_saved_model(
+        model, f"memory_{config.task}_{config.cell}_L{config.length}", root=saved_models
+    )
+    return {
+        **dataclasses.asdict(config),
+        "input_length": spec.input_length,
+        "heldout_accuracy": float(accuracy),
+        "heldout_loss": float(loss),
+        "steps_run": steps_run,
+        "first_step_99": first_step_reaching(run_dir / "history.csv"),
+        "first_step_99_heldout": first_step_reaching(
+            run_dir / "history.csv", column="val_accuracy"
+        ),
+        "train_seconds": round(seconds, 1),
+        "export": str(export),
+    }
+
+
+def _hparams_callback(run_dir, config):
+    from tensorboard.plugins.hparams import api as hp
+
+    return hp.KerasCallback(str(run_dir / "tensorboard"), config.hparams(), trial_id=config.name)
+
+
+def run_grid(configs, grid_dir, saved_models, *, log=print):
+    """Run every config in ``grid_dir/<name>/`` (skipping finished ones); return the results."""
+    results = []
+    for i, config in enumerate(configs, 1):
+        run_dir = Path(grid_dir) / config.name
+        result_file = run_dir / "result.json"
+        if read_status(run_dir) == "finished" and result_file.exists():
+            log(f"[{i}/{len(configs)}] {config.name}: finished earlier, skipped")
+            results.append(json.loads(result_file.read_text(encoding="utf-8")))
+            continue
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(run_dir, dataclasses.asdict(config))
+        log(f"[{i}/{len(configs)}] {config.name}: training up to {config.steps} steps ...")
+        with run_status(run_dir):
+            result = train_run(config, run_dir, saved_models)
+            write_text(result_file, json.dumps(result, indent=2) + "\n")
+        log(
+            f"[{i}/{len(configs)}] {config.name}: held-out accuracy "
+            f"{result['heldout_accuracy']:.4f} after {result['steps_run']} steps, "
+            f"first ≥ {REACHED} at step {result['first_step_99']}, {result['train_seconds']} s"
+        )
+        results.append(result)
+        keras.backend.clear_session()
+    return results
