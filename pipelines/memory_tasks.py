@@ -113,11 +113,12 @@ def is_baum_sweet(numbers):
 
 
 def _binary_tokens(numbers, width):
-    """Binary digits of ``numbers`` as bit tokens, left-padded with PAD to ``width``."""
-    shifts = np.arange(width - 1, -1, -1, dtype=np.int64)
-    bits = (numbers[:, None] >> shifts) & 1
-    significant = numbers[:, None] >= (np.int64(1) << shifts)  # at or after the leading 1
-    return np.where(significant, bits + BIT0, PAD).astype(np.int32)
+    """Binary digits of positive ``numbers`` (< 2^width) as bit tokens, left-padded to ``width``."""
+    bits = np.unpackbits(numbers.astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)  # (B, 64)
+    tokens = np.where(np.cumsum(bits, axis=1) > 0, bits + BIT0, PAD)  # pad before the leading 1
+    if width >= 64:
+        return np.pad(tokens, ((0, 0), (width - 64, 0))).astype(np.int32)
+    return tokens[:, 64 - width:].astype(np.int32)
 
 
 def baum_sweet_batch(rng, length, batch_size, negative_keep=BAUM_SWEET_NEGATIVE_KEEP):
