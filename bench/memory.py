@@ -1,0 +1,131 @@
+"""Benchmark the sequence-memory grid and the data generators; append to docs/benchmarks.md.
+
+Run by hand from the repository root, with the same flags as ``seqgraph memory``::
+
+    .venv/bin/python bench/memory.py --preset tuned      # 12 runs: 2 cells × 2 L × 3 seeds
+    .venv/bin/python bench/memory.py --preset assignment
+    .venv/bin/python bench/memory.py --preset tuned --seeds 42 --early-stop 0.995
+    .venv/bin/python bench/memory.py --generation-only
+
+Measures the generators' examples/s (NumPy batches of 256, and through tf.data), then trains the
+grid, timing its wall clock, and appends the summary table, the wall time, the exact command,
+the machine and its load to the "Sequence memory" section of docs/benchmarks.md; the figures are
+copied to docs/figures/.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from trainers import memory_command  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Sequence memory (`bench/memory.py`)"
+GENERATION = (("palindrome", 10), ("palindrome", 20), ("baum_sweet", 6), ("baum_sweet", 10),
+              ("random_combinations", 20))
+
+
+def generation_rates(batch_size=256, seconds=2.0):
+    """``[(task, L, numpy examples/s, tf.data examples/s)]``, each measured for ``seconds``."""
+    import numpy as np
+
+    from pipelines.memory_tasks import make_dataset, sample_batch
+
+    def rate(batches):
+        count, start = 0, time.perf_counter()
+        for _ in batches:
+            count += batch_size
+            if time.perf_counter() - start > seconds:
+                return count / (time.perf_counter() - start)
+
+    rows = []
+    for task, length in GENERATION:
+        rng = np.random.default_rng(0)
+        numpy_rate = rate(sample_batch(task, length, batch_size, rng) for _ in iter(int, 1))
+        tf_rate = rate(make_dataset(task, length, batch_size=batch_size, seed=0))
+        rows.append((task, length, numpy_rate, tf_rate))
+    return rows
+
+
+def machine():
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}; load average at the end {load}")
+
+
+def append_to_section(text, doc=DOC, heading=SECTION):
+    """Insert ``text`` at the end of ``heading``'s section of ``doc`` (before the next ``## ``)."""
+    from trainers.atomic import write_text
+
+    content = doc.read_text(encoding="utf-8")
+    start = content.index(heading) + len(heading)
+    end = content.find("\n## ", start)
+    end = len(content) if end == -1 else end
+    write_text(doc, content[:end].rstrip("\n") + "\n\n" + text.strip() + "\n" + content[end:])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    memory_command.add_arguments(parser)
+    parser.add_argument("--generation-only", action="store_true")
+    args = parser.parse_args(argv)
+    command = "python bench/memory.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    start_load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+    from keras_models.backend import tf
+
+    rows = generation_rates()
+    lines = [f"### {time.strftime('%Y-%m-%d %H:%M')} UTC: `{command}`", "",
+             f"Machine: {machine()}; load average at the start {start_load}. "
+             f"TensorFlow {tf.__version__}.", "",
+             "Data generation, batches of 256:", "",
+             "| task | L | NumPy examples/s | tf.data examples/s |", "|---|---|---|---|"]
+    lines += [f"| {t} | {n} | {a:,.0f} | {b:,.0f} |" for t, n, a, b in rows]
+    if not args.generation_only:
+        lines += ["", *grid_section(args)]
+    append_to_section("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+def grid_section(args):
+    """Train the grid; return markdown lines with the summary, wall time and figures."""
+    import dataclasses
+
+    from trainers.memory import run_grid
+    from trainers.memory_plots import summary_markdown, write_report
+    from trainers.run_dir import new_run_dir, write_config
+
+    configs = memory_command.build_configs(args)
+    grid_dir = new_run_dir(f"bench-memory-{args.preset}", root=args.runs_dir)
+    runs = [dataclasses.asdict(c) for c in configs]
+    write_config(grid_dir, {"preset": args.preset, "runs": runs})
+    start = time.perf_counter()
+    results = run_grid(configs, grid_dir, args.saved_models)
+    wall = time.perf_counter() - start
+    written = write_report(results, grid_dir)
+    figures = ROOT / "docs" / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    links = []
+    for path in written:
+        if path.suffix in (".png", ".svg"):
+            target = figures / f"memory-{args.preset}-{grid_dir.name}-{path.name}"
+            shutil.copyfile(path, target)
+            if path.suffix == ".png":
+                links.append(f"![{path.stem}](figures/{target.name})")
+    return [
+        f"Grid of {len(configs)} runs, preset `{args.preset}`: wall time {wall / 60:.1f} min "
+        f"(training, evaluation, export and TensorBoard logging; run folder `{grid_dir}`).", "",
+        summary_markdown(results), *links,
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

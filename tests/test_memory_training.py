@@ -1,0 +1,106 @@
+"""The memory grid end to end: training to 100% held-out accuracy, figures, summary, export,
+presets and the one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from keras_models.backend import tf
+from pipelines.memory_tasks import heldout_set
+from trainers import memory_command
+from trainers.cli import OneLineParser
+from trainers.errors import UsageError
+from trainers.memory_plots import mean_std_curves
+
+
+def parse(*argv):
+    parser = OneLineParser(prog="seqgraph memory")
+    memory_command.add_arguments(parser)
+    return parser.parse_args([str(a) for a in argv])
+
+
+def test_short_run_learns_small_palindromes_perfectly_and_reports(tmp_path, capsys):
+    args = parse(
+        "--lengths", 2, "--cells", "lstm", "peephole", "--seeds", 42, "--units", 16,
+        "--steps", 400, "--early-stop", 1.0, "--eval-every", 50,
+        "--runs-dir", tmp_path / "runs", "--saved-models", tmp_path / "saved_models",
+    )
+    assert memory_command.run(args) == 0
+    (grid,) = (tmp_path / "runs").glob("memory-palindrome-*")
+    for cell in ("lstm", "peephole"):
+        result = json.loads((grid / f"{cell}-L2-seed42" / "result.json").read_text())
+        assert result["heldout_accuracy"] == 1.0 and result["heldout_size"] == 10_000
+        assert result["steps_run"] < 400  # stopped early at 100% held-out accuracy
+        assert (grid / f"{cell}-L2-seed42" / "history.csv").read_text().count("\n") == (
+            result["steps_run"] // 10 + 1
+        )
+        assert (grid / f"curves_{cell}.png").read_bytes()[:4] == b"\x89PNG"
+        assert "<svg" in (grid / f"curves_{cell}.svg").read_text()
+    assert (grid / "cells.png").exists() and (grid / "cells.svg").exists()
+    summary = (grid / "summary.md").read_text()
+    assert "| lstm | 2 | 9 | 1.0000 ± 0.0000 | 42: 1.0000 |" in summary
+    assert "| peephole | 2 | 9 | 1.0000 ± 0.0000 | 42: 1.0000 |" in summary
+    assert f"Summary: {grid / 'summary.md'}" in capsys.readouterr().out
+
+    # The export maps tokens to class probabilities and is right on fresh sequences.
+    tokens, labels = heldout_set("palindrome", 2, 500, seed=99)
+    served = tf.saved_model.load(str(tmp_path / "saved_models" / "memory_palindrome_lstm_L2" / "1"))
+    serve = served.signatures["serving_default"]
+    (probabilities,) = serve(tokens=tf.constant(tokens)).values()
+    np.testing.assert_allclose(probabilities.numpy().sum(axis=1), 1.0, rtol=1e-5)
+    assert (probabilities.numpy().argmax(axis=1) == labels).all()
+
+
+def test_mean_std_curves_of_runs_that_stopped_at_different_steps():
+    runs = [
+        {"step": [10, 20, 30], "accuracy": [0.5, 0.7, 0.9]},
+        {"step": [10, 20], "accuracy": [0.7, 1.0]},
+    ]
+    steps, mean, std = mean_std_curves(runs, "accuracy")
+    assert steps.tolist() == [10, 20, 30]
+    np.testing.assert_allclose(mean, [0.6, 0.85, 0.9])
+    np.testing.assert_allclose(std, [0.1, 0.15, 0.0])
+
+
+def test_presets_and_overrides():
+    assignment = memory_command.build_configs(parse("--preset", "assignment", "--seeds", 1))
+    assert {(c.cell, c.length) for c in assignment} == {
+        ("lstm", 10), ("lstm", 20), ("peephole", 10), ("peephole", 20)
+    }
+    first = assignment[0]
+    assert (first.learning_rate, first.initializer, first.batch_size, first.units,
+            first.clipnorm, first.steps) == (1e-4, "kaiming_normal", 256, 256, 10.0, 3000)
+    (tuned,) = memory_command.build_configs(parse(
+        "--cells", "keras_gru", "--lengths", 3, "--seeds", 5, "--preset", "tuned",
+        "--units", 12, "--learning-rate", 0.5, "--initializer", "default",
+    ))
+    assert (tuned.cell, tuned.units, tuned.learning_rate, tuned.initializer) == (
+        "keras_gru", 12, 0.5, None
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lengths", 0], "length 0 is out of range for palindrome; use 1..1000"),
+        (["--task", "parity"], "unknown task 'parity'; choose one of palindrome"),
+        (["--cells", "lstm", "rnn"], "unknown cell 'rnn'; choose from lstm, peephole"),
+        (["--steps", 0], "--steps is 0; give an integer ≥ 1"),
+        (["--seeds", 7], "--heldout-seed 7 is also a training seed; choose another"),
+        (["--early-stop", 99], "--early-stop 99.0 is not an accuracy"),
+    ],
+)
+def test_bad_values_are_usage_errors(argv, message):
+    with pytest.raises(UsageError, match=message):
+        memory_command.build_configs(parse(*argv))
+
+
+def test_cli_prints_one_line_and_writes_nothing(cli, tmp_path):
+    result = cli("memory", "--lengths", 10, -1, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "seqgraph memory: error: length -1 is out of range for palindrome; use 1..1000"
+    )
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
