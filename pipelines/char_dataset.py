@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_models.backend import keras, tf
+from trainers.atomic import write_text
 from trainers.errors import UsageError
 
 OOV_TOKEN = "[UNK]"
@@ -47,7 +48,7 @@ def write_vocabulary(path, vocabulary):
     Code points, not characters, because a newline cannot be a line of a text file.
     """
     lines = [str(OOV_CODE_POINT)] + [str(ord(c)) for c in vocabulary]
-    Path(path).write_text("\n".join(lines) + "\n", encoding="ascii")
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def read_vocabulary(path):

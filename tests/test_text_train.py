@@ -1,0 +1,133 @@
+"""The text trainer and ``seqgraph text``: outputs, loss definition, resume, sampling, errors."""
+
+import csv
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from keras_models.backend import tf
+from keras_models.char_model import CharModel
+from trainers import cli, text_train
+from trainers.text_train import TextConfig, train_text
+
+SENTENCES = "the cat sat on the mat. a dog ran in the fog. "
+
+
+@pytest.fixture
+def book(tmp_path):
+    path = tmp_path / "book.txt"
+    path.write_text(SENTENCES * 60, encoding="utf-8")
+    return path
+
+
+TINY = ["--seq-length", "10", "--units", "8", "--embedding-dim", "4", "--batch-size", "8",
+        "--sample-length", "40"]
+
+
+def test_loss_is_cross_entropy_averaged_over_time_steps():
+    model = CharModel(5, embedding_dim=3, units=4, cell="keras_lstm")
+    text_train.compile_model(model, TextConfig())
+    rng = np.random.default_rng(0)
+    inputs, targets = rng.integers(0, 5, (3, 7)), rng.integers(0, 5, (3, 7))
+    loss, _, bits = model.evaluate(inputs, targets, verbose=0)
+    log_p = tf.nn.log_softmax(model(inputs)).numpy()
+    expected = -np.mean(np.take_along_axis(log_p, targets[..., None], -1))
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert bits == pytest.approx(expected / math.log(2), rel=1e-5)
+
+
+def test_train_writes_samples_plots_history_and_an_export_that_samples(
+    book, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["text", "train", "--text", str(book), "--steps", "6", "--log-every", "2",
+                     *TINY])
+    assert code == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    for name in ("loss.png", "accuracy.png", "vocabulary.txt", "config.json"):
+        assert (run_dir / name).is_file()
+    samples = (run_dir / "samples.md").read_text(encoding="utf-8")
+    assert [f"({k}/3 of training)" in samples for k in (1, 2, 3)] == [True] * 3
+    assert samples.count("**greedy, start") == 3 * 5 * 2
+    for t in ("T = 0.5 (τ = 2)", "T = 1.0 (τ = 1)", "T = 2.0 (τ = 0.5)"):
+        assert samples.count(t) == 3 * 2
+    assert list((run_dir / "tensorboard" / "samples").glob("events.out.tfevents.*"))
+    with open(run_dir / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    for row in rows:
+        assert float(row["val_bits_per_character"]) == pytest.approx(
+            float(row["val_loss"]) / math.log(2), rel=1e-4)
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["export"] == "saved_models/char_lstm/1"
+    capsys.readouterr()
+
+    code = cli.main(["text", "sample", "--model", "saved_models/char_lstm/1", "--prompt", "the c",
+                     "a dog", "--length", "20", "--temperature", "0.5"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(lines) == 2
+    assert lines[0].startswith("the c") and len(lines[0]) == 25
+    assert set(lines[1]) <= set(SENTENCES)
+
+
+def test_interrupted_training_resumes_where_it_stopped(book, tmp_path, monkeypatch):
+    config = TextConfig(text=str(book), steps=6, log_every=2, seq_length=10, units=8,
+                        embedding_dim=4, batch_size=8, sample_length=40)
+    original = text_train.SamplesCallback.on_epoch_end
+
+    def interrupt_at_second_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(text_train.SamplesCallback, "on_epoch_end", interrupt_at_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_text(config, tmp_path / "runs", export=False, verbose=0)
+    monkeypatch.setattr(text_train.SamplesCallback, "on_epoch_end", original)
+    result = train_text(config, tmp_path / "runs", export=False, verbose=0)
+    assert result["resumed"] is True
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    with open(run_dir / "history.csv", newline="") as f:
+        epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
+    assert epochs == [0, 1, 2]  # the third epoch ran once, after the resume
+
+
+@pytest.mark.parametrize(
+    "content, extra, message",
+    [
+        (None, [], "does not exist"),
+        (b"", [], "is empty"),
+        (b"caf\xe9", [], "not UTF-8 .* at byte offset 3"),
+        (b"short text", [], "too short for windows of seq_length \\+ 1 = 11"),
+        (SENTENCES.encode() * 60, ["--steps", "0"], "steps must be at least 1"),
+        (SENTENCES.encode() * 60, ["--cell", "lstmm"], "unknown cell 'lstmm'"),
+    ],
+)
+def test_bad_training_input_is_one_line_and_writes_nothing(
+    tmp_path, monkeypatch, capsys, content, extra, message
+):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "book.txt"
+    if content is not None:
+        path.write_bytes(content)
+    assert cli.main(["text", "train", "--text", str(path), *TINY, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("seqgraph text: error:")
+    assert re.search(message, err)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "saved_models").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--length", "0"], "--length must be at least 1"),
+        (["--temperature", "-1"], "--temperature must be >= 0"),
+        ([], "is not a SavedModel folder"),
+    ],
+)
+def test_bad_sampling_input_is_one_line(tmp_path, capsys, extra, message):
+    assert cli.main(["text", "sample", "--model", str(tmp_path), *extra]) == 2
+    assert message in capsys.readouterr().err
