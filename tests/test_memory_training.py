@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from keras_models.backend import tf
+from keras_models.memory_model import build_memory_model
 from pipelines.memory_tasks import heldout_set
 from trainers import memory_command
 from trainers.cli import OneLineParser
@@ -78,6 +79,22 @@ def test_presets_and_overrides():
     assert (tuned.cell, tuned.units, tuned.learning_rate, tuned.initializer) == (
         "keras_gru", 12, 0.5, None
     )
+    assert tuned.forget_bias is None  # a GRU has no forget gate
+
+
+@pytest.mark.parametrize("cell", ["lstm", "peephole", "keras_lstm", "bilstm"])
+def test_forget_bias_sets_only_the_forget_gate_block(cell):
+    model = build_memory_model(cell, vocab_size=3, num_classes=2, units=4, embedding_dim=2,
+                               forget_bias=4.0)
+    rnn = model.get_layer("rnn")
+    for layer in (rnn.forward_layer, rnn.backward_layer) if cell == "bilstm" else (rnn,):
+        bias = layer.cell.bias.numpy().reshape(4, 4)  # four gate blocks of 4 units
+        forget = 0 if cell == "peephole" else 1  # blocks (f, i, o, c) vs (i, f, g, o)
+        np.testing.assert_array_equal(bias[forget], 4.0)
+        np.testing.assert_array_equal(np.delete(bias, forget, axis=0), 0.0)
+    with pytest.raises(ValueError, match="GRUCell has no forget gate"):
+        build_memory_model("keras_gru", vocab_size=3, num_classes=2, units=4, embedding_dim=2,
+                           forget_bias=4.0)
 
 
 @pytest.mark.parametrize(

@@ -31,19 +31,20 @@ PRESETS = {
     "assignment": {
         "steps": 3000, "batch_size": 256, "units": 256, "embedding_dim": 1,
         "learning_rate": 1e-4, "clipnorm": 10.0, "initializer": "kaiming_normal",
+        "forget_bias": None,
     },
     # Ours: a wider embedding, fewer units and a larger step size learn lengths 10 and 20 in a
     # few hundred steps, each step several times cheaper (see docs/benchmarks.md).
     "tuned": {
         "steps": 3000, "batch_size": 128, "units": 64, "embedding_dim": 8,
-        "learning_rate": 3e-3, "clipnorm": 1.0, "initializer": None,
+        "learning_rate": 3e-3, "clipnorm": 1.0, "initializer": None, "forget_bias": 4.0,
     },
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class MemoryConfig:
-    """One run's hyperparameters (``initializer`` None keeps the cell's defaults)."""
+    """One run's hyperparameters (``initializer``, ``forget_bias`` None keep the cell's own)."""
 
     task: str
     cell: str
@@ -56,6 +57,7 @@ class MemoryConfig:
     learning_rate: float
     clipnorm: float
     initializer: str | None
+    forget_bias: float | None
     heldout_size: int = 10_000
     heldout_seed: int = 7
     early_stop: float | None = None
@@ -118,7 +120,7 @@ def train_run(config, run_dir, saved_models):
     model = build_memory_model(
         config.cell, vocab_size=spec.vocab_size, num_classes=spec.num_classes,
         units=config.units, embedding_dim=config.embedding_dim, initializer=config.initializer,
-        name=f"memory_{config.task}_{config.cell}",
+        forget_bias=config.forget_bias, name=f"memory_{config.task}_{config.cell}",
     )
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),

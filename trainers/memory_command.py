@@ -12,7 +12,7 @@ from pathlib import Path
 TASK_HELP = "palindrome, baum_sweet or random_combinations"
 CELL_HELP = "lstm, peephole (ours), keras_lstm, keras_gru or bilstm (Keras' built-ins)"
 OVERRIDABLE = ("steps", "batch_size", "units", "embedding_dim", "learning_rate", "clipnorm",
-               "initializer")
+               "initializer", "forget_bias")
 
 
 def add_arguments(parser):
@@ -33,6 +33,9 @@ def add_arguments(parser):
     group.add_argument("--clipnorm", type=float, help="Adam's gradient clipping norm")
     group.add_argument("--initializer", help="kernel initialiser, e.g. kaiming_normal, or "
                        "'default' for the cell's own")
+    group.add_argument("--forget-bias", type=float,
+                       help="start value of the forget-gate bias (the cells' own is 1; "
+                       "keras_gru has no forget gate and ignores it)")
     parser.add_argument("--early-stop", type=float, metavar="ACCURACY",
                         help="stop a run once its held-out accuracy reaches ACCURACY (checked "
                         "every --eval-every steps)")
@@ -75,10 +78,12 @@ def build_configs(args):
     require(len(set(args.seeds)) == len(args.seeds), "--seeds repeats a seed; give distinct seeds")
     require(args.heldout_seed not in args.seeds,
             f"--heldout-seed {args.heldout_seed} is also a training seed; choose another")
+    no_forget_gate = {"forget_bias": None}
     return [
         MemoryConfig(task=args.task, cell=cell, length=length, seed=seed,
                      heldout_size=args.heldout_size, heldout_seed=args.heldout_seed,
-                     early_stop=args.early_stop, eval_every=args.eval_every, **settings)
+                     early_stop=args.early_stop, eval_every=args.eval_every,
+                     **{**settings, **(no_forget_gate if cell == "keras_gru" else {})})
         for cell in args.cells for length in args.lengths for seed in args.seeds
     ]
 
