@@ -1,0 +1,218 @@
+"""Training-step time of seqgraph's cells against ``tf.keras.layers.LSTM`` (run by hand).
+
+Task: the palindrome setting of the assignment (digits 0–9, embedding width 1, one recurrent
+layer, Dense over 10 classes, Adam), batch 256, 256 units, sequence lengths 41 and 81. All
+models of a length are built in one process and timed interleaved, one step each in turn, so
+background load hits them alike; the median of ``--steps`` steps after ``--warmup`` is reported,
+with the ratio to the built-in LSTM, and the arithmetic floor: training FLOPs per step (3× the
+forward matmuls) over the measured matmul rate. ``--memory`` adds each model's peak resident
+memory, measured in a child process per model (peak RSS minus the RSS before building it).
+
+    .venv/bin/python bench/cells.py [--write]   # --write appends the results to docs/benchmarks.md
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from keras_models.backend import keras, tf
+from keras_models.lstm_cell import LSTMCell
+from keras_models.peephole_lstm_cell import PeepholeLSTMCell
+from trainers.atomic import write_text
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+VOCAB, EMBED = 10, 1
+
+MODELS = {
+    "keras.layers.LSTM": lambda units: keras.layers.LSTM(units),
+    "RNN(LSTMCell)": lambda units: keras.layers.RNN(LSTMCell(units)),
+    "RNN(PeepholeLSTMCell) assignment": lambda units: keras.layers.RNN(PeepholeLSTMCell(units)),
+    "RNN(PeepholeLSTMCell) classic": lambda units: keras.layers.RNN(
+        PeepholeLSTMCell(units, variant="classic")
+    ),
+}
+BASELINE = "keras.layers.LSTM"
+
+
+def forward_matmul_flops(name, batch, units, length):
+    """Multiply-add FLOPs of the recurrent layer's matmuls in one forward pass."""
+    per_step = 2 * batch * units * 4 * units  # recurrent kernel, [B, H] @ [H, 4H]
+    per_step += 2 * batch * EMBED * 4 * units  # input kernel
+    if "assignment" in name:
+        per_step = 2 * batch * (units * 3 * units + EMBED * 4 * units)
+    return per_step * length
+
+
+def build(name, batch, units, length, seed=0):
+    """The compiled palindrome model and one batch of data."""
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((length,), batch_size=batch),
+            keras.layers.Embedding(VOCAB, EMBED),
+            MODELS[name](units),
+            keras.layers.Dense(VOCAB),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, VOCAB, (batch, length))
+    return model, x, x[:, 0]
+
+
+def matmul_rate(units, batch, repeats=50):
+    """Measured float32 matmul rate (FLOP/s) on the recurrent shape [B, H] @ [H, 4H]."""
+    a = tf.random.normal((batch, units))
+    b = tf.random.normal((units, 4 * units))
+
+    @tf.function
+    def loop():
+        acc = tf.zeros((batch, 4 * units))
+        for _ in tf.range(repeats):
+            acc += tf.matmul(a, b)
+        return acc
+
+    loop()
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        loop().numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * batch * units * 4 * units * repeats / min(times)
+
+
+def time_interleaved(names, batch, units, length, steps, warmup):
+    """Median seconds per training step for each model, measured in turn."""
+    built = {name: build(name, batch, units, length) for name in names}
+    for model, x, y in built.values():
+        for _ in range(warmup):
+            model.train_on_batch(x, y)
+    times = {name: [] for name in names}
+    for _ in range(steps):
+        for name, (model, x, y) in built.items():
+            start = time.perf_counter()
+            model.train_on_batch(x, y)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def memory_status_kib(field):
+    """``VmRSS`` or ``VmHWM`` (peak RSS) of this process in KiB, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def peak_memory_child(name, batch, units, length, warmup):
+    """Run in a child: build and train one model; print its peak RSS growth in MiB."""
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    before = memory_status_kib("VmRSS")
+    model, x, y = build(name, batch, units, length)
+    for _ in range(warmup + 3):
+        model.train_on_batch(x, y)
+    print(json.dumps((memory_status_kib("VmHWM") - before) / 1024))
+
+
+def peak_memory(name, args, length):
+    command = [
+        sys.executable, __file__, "--memory-child", name, "--length", str(length),
+        "--batch", str(args.batch), "--units", str(args.units), "--warmup", str(args.warmup),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def machine():
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}; load average at the "
+        f"end {load}"
+    )
+
+
+def report(args, rows, rate):
+    lines = [
+        "",
+        f"`{' '.join(['.venv/bin/python', 'bench/cells.py', *sys.argv[1:]])}` "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}). "
+        f"Batch {args.batch}, {args.units} units, median of {args.steps} interleaved steps after "
+        f"{args.warmup} warm-up steps; measured matmul rate {rate / 1e9:.1f} GFLOP/s.",
+        "",
+        "| model | length | step time | vs keras LSTM | floor | step / floor | peak memory |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        memory = "—" if row["memory"] is None else f"{row['memory']:.0f} MiB"
+        lines.append(
+            f"| {row['name']} | {row['length']} | {row['time'] * 1e3:.0f} ms | "
+            f"{row['ratio']:.2f}× | {row['floor'] * 1e3:.0f} ms | "
+            f"{row['time'] / row['floor']:.1f}× | {memory} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def append_to_cells_section(text):
+    page = DOCS.read_text()
+    start = page.index("## Cells")
+    end = page.find("\n## ", start + 1)
+    end = len(page) if end < 0 else end
+    write_text(DOCS, page[:end].rstrip("\n") + "\n" + text + page[end:])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[41, 81])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--units", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--memory", action="store_true", help="peak memory per model (slow)")
+    parser.add_argument("--write", action="store_true", help="append to docs/benchmarks.md")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        return peak_memory_child(args.memory_child, args.batch, args.units, args.length,
+                                 args.warmup)
+
+    names = [BASELINE] + [n for n in args.models if n != BASELINE]
+    rate = matmul_rate(args.units, args.batch)
+    rows = []
+    for length in args.lengths:
+        medians = time_interleaved(names, args.batch, args.units, length, args.steps, args.warmup)
+        for name in names:
+            floor = 3 * forward_matmul_flops(name, args.batch, args.units, length) / rate
+            rows.append({
+                "name": name, "length": length, "time": medians[name],
+                "ratio": medians[name] / medians[BASELINE], "floor": floor,
+                "memory": peak_memory(name, args, length) if args.memory else None,
+            })
+            print(rows[-1], flush=True)
+    text = report(args, rows, rate)
+    print(text)
+    if args.write:
+        append_to_cells_section(text)
+
+
+if __name__ == "__main__":
+    main()
