@@ -7,7 +7,7 @@ Sources (``load_corpus``):
   offset of the first invalid byte;
 - a folder: its ``*.txt`` files in name order, joined by a blank line;
 - a TensorFlow Datasets name (``tiny_shakespeare``, ``local_text``, …): every example of the
-  ``train`` split's first text feature, in order;
+  ``train`` split's text feature (the one named ``text``, else the first), in order;
 - nothing: Python's language reference from the standard library (``pydoc_data.topics``, about
   450 KB of English), so training runs offline with nothing to supply.
 
@@ -58,9 +58,11 @@ def read_text_folder(folder):
 
 
 def read_tfds(name, data_dir=None):
-    """Concatenate the first text feature of every example of ``name``'s ``train`` split."""
+    """Concatenate the text feature of every example of ``name``'s ``train`` split."""
     import keras_models.backend  # noqa: F401, I001  (tf-keras before TFDS touches tf.keras)
     import tensorflow_datasets as tfds
+
+    import pipelines.local_text_tfds  # noqa: F401  (registers ``local_text``)
 
     try:
         builder = tfds.builder(name, data_dir=data_dir)
@@ -70,8 +72,9 @@ def read_tfds(name, data_dir=None):
     text_keys = [k for k, f in features.items() if isinstance(f, tfds.features.Text)]
     if not text_keys:
         raise UsageError(f"dataset {name!r} has no text feature; choose a text dataset")
+    key = "text" if "text" in text_keys else text_keys[0]
     builder.download_and_prepare()
-    dataset = builder.as_dataset(split="train").map(lambda ex: ex[text_keys[0]])
+    dataset = builder.as_dataset(split="train").map(lambda ex: ex[key])
     pieces = [t.decode("utf-8") for t in dataset.as_numpy_iterator()]
     return "\n".join(pieces).replace("\r\n", "\n")
 
