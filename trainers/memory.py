@@ -189,7 +189,8 @@ def run_grid(configs, grid_dir, saved_models, *, log=print):
         log(
             f"[{i}/{len(configs)}] {config.name}: held-out accuracy "
             f"{result['heldout_accuracy']:.4f} after {result['steps_run']} steps, "
-            f"first ≥ {REACHED} at step {result['first_step_99']}, {result['train_seconds']} s"
+            f"training accuracy first ≥ {REACHED} at step {result['first_step_99'] or 'never'}, "
+            f"{result['train_seconds']} s"
         )
         results.append(result)
         keras.backend.clear_session()
