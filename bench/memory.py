@@ -116,7 +116,7 @@ def grid_section(args):
     links = []
     for path in written:
         if path.suffix in (".png", ".svg"):
-            target = figures / f"memory-{args.preset}-{grid_dir.name}-{path.name}"
+            target = figures / f"{grid_dir.name}-{path.name}"
             shutil.copyfile(path, target)
             if path.suffix == ".png":
                 links.append(f"![{path.stem}](figures/{target.name})")

@@ -96,20 +96,33 @@ def palindrome_batch(rng, length, batch_size):
     return tokens[:, :-1].astype(np.int32), (tokens[:, -1] - BIT0).astype(np.int32)
 
 
+def _baum_sweet_byte_table():
+    """Transitions of the Baum–Sweet automaton over one byte, most significant bit first.
+
+    States: 0 before the leading 1, 1 in an even run of zeros (or after a 1), 2 in an odd run,
+    3 failed (an odd run was closed by a 1). A number is accepted iff it ends in state 1.
+    """
+    step = {(0, 0): 0, (0, 1): 1, (1, 0): 2, (1, 1): 1, (2, 0): 1, (2, 1): 3, (3, 0): 3, (3, 1): 3}
+    table = np.zeros((4, 256), np.int8)
+    for state in range(4):
+        for byte in range(256):
+            current = state
+            for shift in range(7, -1, -1):
+                current = step[current, (byte >> shift) & 1]
+            table[state, byte] = current
+    return table
+
+
+_BAUM_SWEET_TABLE = _baum_sweet_byte_table()
+
+
 def is_baum_sweet(numbers):
     """1 where the binary form of each positive integer has no odd-length block of zeros."""
-    numbers = np.asarray(numbers, dtype=np.int64)
-    odd_block = np.zeros(numbers.shape, bool)
-    run = np.zeros(numbers.shape, np.int64)
-    rest = numbers.copy()
-    while (rest > 0).any():  # walk bits from the least significant; stop at the leading 1
-        alive = rest > 0
-        zero = alive & (rest % 2 == 0)
-        one = alive & ~zero
-        odd_block |= one & (run % 2 == 1)
-        run = np.where(zero, run + 1, 0)
-        rest //= 2
-    return (~odd_block).astype(np.int32)
+    octets = np.asarray(numbers, dtype=">u8").reshape(-1).view(np.uint8).reshape(-1, 8)
+    state = np.zeros(len(octets), np.int8)
+    for column in octets.T:  # most significant byte first
+        state = _BAUM_SWEET_TABLE[state, column]
+    return (state == 1).astype(np.int32).reshape(np.shape(numbers))
 
 
 def _binary_tokens(numbers, width):
