@@ -102,7 +102,7 @@ class CharGenerator(tf.Module):
         generated = tf.gather(samples, positions, batch_dims=1)
         return self.decode(tf.RaggedTensor.from_tensor(generated, lengths=lengths))
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def _generate_seeded(self, prompts, length, temperature, seed, top_k):
         return self._generate(prompts, length, temperature, seed, top_k)
 
