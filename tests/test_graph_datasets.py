@@ -1,0 +1,145 @@
+"""Graph datasets: built-in graphs, a synthetic Planetoid folder, users' edge-list files."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from pipelines.graph_datasets import example_graph, karate_graph, load_graph
+from pipelines.planetoid import planetoid_files
+from trainers.errors import UsageError
+
+N_TRAIN, N_OTHER, N_TEST, N_FEATURES, N_CLASSES = 12, 520, 20, 5, 3
+
+
+def write_planetoid(folder, name="cora"):
+    """A tiny Planetoid-format folder: pickled SciPy x/tx/allx, NumPy y/ty/ally, graph dict.
+
+    ``allx`` holds the ``N_TRAIN`` training rows then ``N_OTHER`` more (spektral takes the 500
+    after the training rows as validation); the ``N_TEST`` test rows come last, listed in
+    ``test.index`` in reverse order to exercise the reordering.
+    """
+    rng = np.random.default_rng(0)
+    n_all = N_TRAIN + N_OTHER
+    allx = sp.csr_matrix(rng.integers(0, 2, size=(n_all, N_FEATURES)).astype(np.float32))
+    tx = sp.csr_matrix(rng.integers(0, 2, size=(N_TEST, N_FEATURES)).astype(np.float32))
+    labels = rng.integers(0, N_CLASSES, size=n_all + N_TEST)
+    one_hot = np.eye(N_CLASSES)[labels]
+    n = n_all + N_TEST
+    graph = {i: [(i + 1) % n, (i - 1) % n] for i in range(n)}
+    test_index = np.arange(n_all, n)[::-1]
+    objects = {
+        "x": allx[:N_TRAIN], "y": one_hot[:N_TRAIN], "allx": allx, "ally": one_hot[:n_all],
+        "tx": tx, "ty": one_hot[n_all:], "graph": graph,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix, obj in objects.items():
+        with open(folder / f"ind.{name}.{suffix}", "wb") as f:
+            pickle.dump(obj, f)
+    (folder / f"ind.{name}.test.index").write_text("\n".join(map(str, test_index)) + "\n")
+    return allx, tx, one_hot
+
+
+def test_example_graph_has_the_assignment_edges():
+    g = example_graph()
+    a, names = g.a.toarray(), g.node_names
+    edges = {frozenset((names[i], names[j])) for i, j in zip(*np.nonzero(a), strict=True)}
+    assert edges == {frozenset(e) for e in ("AB", "AE", "AF", "BD", "CD", "DF")}
+    assert (a == a.T).all() and g.x.shape == (6, 6)
+
+
+def test_karate_club_graph_and_split():
+    g = karate_graph()
+    assert g.n_nodes == 34 and g.a.nnz == 2 * 78 and set(g.a.data) == {1.0}
+    assert (g.mask_tr.sum(), g.mask_va.sum(), g.mask_te.sum()) == (8, 8, 18)
+    assert not (g.mask_tr & g.mask_va).any() and (g.mask_tr | g.mask_va | g.mask_te).all()
+    clubs = g.y.argmax(axis=1)
+    assert clubs[0] == 0 and clubs[33] == 1 and g.mask_tr[[0, 33]].all()
+    assert np.bincount(clubs[g.mask_tr]).tolist() == [4, 4]
+    assert np.bincount(clubs[g.mask_va]).tolist() == [4, 4]
+
+
+def test_planetoid_loader_reads_a_synthetic_folder(tmp_path):
+    """Also the scipy pin (< 1.14): spektral's reader calls ``.A`` on the SciPy matrices."""
+    allx, tx, one_hot = write_planetoid(tmp_path / "planetoid")
+    g = load_graph("cora", data_dir=tmp_path / "planetoid")
+    n_all = N_TRAIN + N_OTHER
+    assert g.n_nodes == n_all + N_TEST and g.a.nnz == 2 * g.n_nodes
+    assert (g.mask_tr.sum(), g.mask_va.sum(), g.mask_te.sum()) == (N_TRAIN, 500, N_TEST)
+    assert g.mask_tr[:N_TRAIN].all() and g.mask_te[n_all:].all()
+    # Row k of tx/ty belongs to node test.index[k], listed here in reverse.
+    features = np.vstack([allx.toarray(), tx.toarray()[::-1]])
+    sums = features.sum(axis=1, keepdims=True)
+    expected = np.divide(features, sums, out=np.zeros_like(features), where=sums > 0)
+    np.testing.assert_allclose(g.x, expected, rtol=1e-6)
+    labels = np.concatenate([one_hot[:n_all], one_hot[n_all:][::-1]]).argmax(axis=1)
+    np.testing.assert_array_equal(g.y.argmax(axis=1), labels)
+
+
+def test_missing_planetoid_folder_lists_every_file(tmp_path):
+    with pytest.raises(UsageError, match="does not exist") as error:
+        load_graph("citeseer", data_dir=tmp_path / "nowhere")
+    assert all(f in str(error.value) for f in planetoid_files("citeseer"))
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_partial_planetoid_folder_lists_the_missing_files(tmp_path):
+    write_planetoid(tmp_path, "pubmed")
+    (tmp_path / "ind.pubmed.allx").unlink()
+    (tmp_path / "ind.pubmed.test.index").unlink()
+    with pytest.raises(UsageError, match="incomplete") as error:
+        load_graph("pubmed", data_dir=tmp_path)
+    message = str(error.value)
+    assert "ind.pubmed.allx, ind.pubmed.test.index;" in message and "ind.pubmed.tx" not in message
+
+
+def test_edge_list_with_features_and_labels(tmp_path):
+    (tmp_path / "g.txt").write_text("# my graph\nu v\nv w, \nw u\nw w\nu v\nw z\n")
+    (tmp_path / "f.csv").write_text("u,1,0\nv,0,1\nw,1,1\nz,0,0\n")
+    (tmp_path / "l.txt").write_text("u red train\nv blue train\nw red val\nz blue test\n")
+    g = load_graph(str(tmp_path / "g.txt"), features=tmp_path / "f.csv",
+                   labels=tmp_path / "l.txt")
+    assert g.node_names == ["u", "v", "w", "z"] and g.a.nnz == 2 * 4
+    assert g.a[0, 1] == g.a[1, 0] == 1 and g.a[2, 2] == 0
+    np.testing.assert_array_equal(g.x, [[1, 0], [0, 1], [1, 1], [0, 0]])
+    assert g.class_names == ["blue", "red"] and g.y.argmax(axis=1).tolist() == [1, 0, 1, 0]
+    assert g.mask_tr.tolist() == [True, True, False, False] and g.mask_te.tolist()[3]
+
+
+def test_labels_without_split_are_split_60_20_20(tmp_path):
+    (tmp_path / "g.txt").write_text("\n".join(f"{i} {i + 1}" for i in range(9)))
+    (tmp_path / "l.txt").write_text("\n".join(f"{i} c{i % 2}" for i in range(10)))
+    g = load_graph(str(tmp_path / "g.txt"), labels=tmp_path / "l.txt")
+    assert (g.mask_tr.sum(), g.mask_va.sum(), g.mask_te.sum()) == (6, 2, 2)
+    assert np.allclose(g.x, np.eye(10))
+
+
+@pytest.mark.parametrize(
+    ("edges", "features", "labels", "message"),
+    [
+        ("a b c\n", None, None, r"g.txt:1: expected 2 node names, found 3"),
+        ("# nothing\n", None, None, "has no entries"),
+        ("a a\n", None, None, "only self loops"),
+        ("a b\n", "a 1 2\nb 3\n", None, r"f.txt:2: expected 2 numbers, found 1"),
+        ("a b\n", "a 1\n", None, r"no features for 1 node\(s\) such as \['b'\]"),
+        ("a b\n", "a 1\nb x\n", None, "features must be numbers"),
+        ("a b\n", "a 1\nc 2\n", None, "node 'c' is not in the edge list"),
+        ("a b\n", None, "a red train\nb red\n", "give all a split or none"),
+        ("a b\n", None, "a red later\n", "split 'later' is not one of train, val, test"),
+    ],
+)
+def test_bad_graph_files_give_one_clear_error(tmp_path, edges, features, labels, message):
+    (tmp_path / "g.txt").write_text(edges)
+    kwargs = {}
+    for key, text in (("features", features), ("labels", labels)):
+        if text is not None:
+            (tmp_path / f"{key[0]}.txt").write_text(text)
+            kwargs[key] = tmp_path / f"{key[0]}.txt"
+    with pytest.raises(UsageError, match=message):
+        load_graph(str(tmp_path / "g.txt"), **kwargs)
+
+
+def test_unknown_graph_name_names_the_choices(tmp_path):
+    with pytest.raises(UsageError, match="neither a dataset nor a file; choose one of example"):
+        load_graph(str(tmp_path / "missing.txt"))

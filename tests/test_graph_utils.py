@@ -1,0 +1,130 @@
+"""Graph algebra (Ã, Â, propagation depth) and the spektral layers against NumPy references."""
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from spektral.utils import gcn_filter
+
+from keras_models.backend import keras, tf
+from keras_models.graph_utils import (
+    UNREACHABLE,
+    normalized_adjacency,
+    propagation_depth,
+    propagation_depths,
+    with_self_loops,
+)
+from keras_models.spektral_compat import GATConv, GCNConv
+from pipelines.graph_datasets import example_graph, karate_graph
+
+# The assignment's graph A..F with edges A-B, A-E, A-F, B-D, C-D, D-F, worked by hand.
+A_TILDE_BY_HAND = np.array([
+    #A  B  C  D  E  F
+    [1, 1, 0, 0, 1, 1],  # A
+    [1, 1, 0, 1, 0, 0],  # B
+    [0, 0, 1, 1, 0, 0],  # C
+    [0, 1, 1, 1, 0, 1],  # D
+    [1, 0, 0, 0, 1, 0],  # E
+    [1, 0, 0, 1, 0, 1],  # F
+])
+
+
+def test_a_tilde_of_the_example_graph_is_the_hand_worked_matrix():
+    np.testing.assert_array_equal(with_self_loops(example_graph().a), A_TILDE_BY_HAND)
+
+
+def test_c_reaches_e_after_four_layers():
+    names = example_graph().node_names
+    a = example_graph().a
+    assert propagation_depth(a, names.index("C"), names.index("E")) == 4
+    # (Ã^k)_EC is zero for k < 4 and positive at k = 4: the definition itself.
+    powers = [np.linalg.matrix_power(A_TILDE_BY_HAND, k)[4, 2] for k in range(1, 5)]
+    assert powers[:3] == [0, 0, 0] and powers[3] > 0
+
+
+@pytest.mark.parametrize("graph", ["example", "karate", "disconnected"])
+def test_depth_matrix_is_breadth_first_search(graph):
+    if graph == "disconnected":
+        g = nx.disjoint_union(nx.path_graph(5), nx.cycle_graph(4))
+        a = nx.to_scipy_sparse_array(g, weight=None)
+    else:
+        a = (example_graph() if graph == "example" else karate_graph()).a
+        g = nx.from_scipy_sparse_array(a)
+    depth = propagation_depths(a)
+    lengths = dict(nx.all_pairs_shortest_path_length(g))
+    for t in g.nodes:
+        for s in g.nodes:
+            assert depth[t, s] == lengths[s].get(t, UNREACHABLE)
+    if graph == "disconnected":
+        assert propagation_depth(a, 0, 7) is None
+
+
+def test_a_hat_matches_numpy_and_spektral_gcn_filter():
+    a = karate_graph().a
+    a_tilde = a.toarray() + np.eye(34)
+    d = a_tilde.sum(axis=1)
+    expected = np.diag(d ** -0.5) @ a_tilde @ np.diag(d ** -0.5)
+    np.testing.assert_allclose(normalized_adjacency(a), expected, rtol=1e-12)
+    np.testing.assert_allclose(normalized_adjacency(a), gcn_filter(a).toarray(), rtol=1e-6)
+    np.testing.assert_allclose(normalized_adjacency(a), gcn_filter(a.toarray()), rtol=1e-6)
+
+
+def test_gcn_conv_forward_is_relu_of_a_hat_h_w():
+    graph = karate_graph()
+    a_hat = normalized_adjacency(graph.a).astype("float32")
+    h = np.random.default_rng(0).normal(size=(34, 5)).astype("float32")
+    layer = GCNConv(3, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(1))
+    out = layer([tf.constant(h), tf.sparse.from_dense(a_hat)]).numpy()
+    w, b = layer.get_weights()
+    np.testing.assert_allclose(out, np.maximum(a_hat @ h @ w + b, 0), rtol=1e-5, atol=1e-6)
+
+
+def _leaky_relu(z):
+    return np.where(z > 0, z, 0.2 * z)
+
+
+def test_gat_attention_is_softmax_over_neighbours_and_self():
+    graph = example_graph()
+    a = graph.a.toarray().astype("float32")
+    x = np.random.default_rng(1).normal(size=(6, 4)).astype("float32")
+    seeded = keras.initializers.GlorotUniform(seed=2)
+    layer = GATConv(3, attn_heads=2, return_attn_coef=True, kernel_initializer=seeded,
+                    attn_kernel_initializer=seeded)
+    _, alpha = layer([tf.constant(x), tf.constant(a)], training=False)
+    alpha = alpha.numpy()  # (nodes, heads, nodes)
+    neighbourhood = (a + np.eye(6)) > 0
+    np.testing.assert_allclose(alpha.sum(axis=-1), 1.0, rtol=1e-6)
+    assert np.all(alpha[:, 0][~neighbourhood] == 0) and np.all(alpha[:, 1][~neighbourhood] == 0)
+    # NumPy reference: α_ij = softmax_j(LeakyReLU(a_s·Wx_i + a_n·Wx_j)) over j ∈ N(i) ∪ {i}.
+    w = layer.kernel.numpy()
+    for head in range(2):
+        wx = x @ w[:, head, :]
+        e = _leaky_relu((wx @ layer.attn_kernel_self.numpy()[:, head, 0])[:, None]
+                        + (wx @ layer.attn_kernel_neighs.numpy()[:, head, 0])[None, :])
+        e = np.where(neighbourhood, np.exp(e - e.max(axis=1, keepdims=True)), 0.0)
+        np.testing.assert_allclose(alpha[:, head], e / e.sum(axis=1, keepdims=True), atol=1e-6)
+
+
+def test_gat_attention_kernels_start_different():
+    """spektral draws both attention kernels from one (stateless) initialiser: equal at start."""
+    seeded = keras.initializers.GlorotUniform(seed=5)
+    layer = GATConv(4, attn_heads=2, attn_kernel_initializer=seeded)
+    layer.build([(None, 3), (None, None)])
+    assert not np.allclose(layer.attn_kernel_self.numpy(), layer.attn_kernel_neighs.numpy())
+
+
+def test_layers_config_round_trip():
+    for layer in (GCNConv(4, activation="relu"), GATConv(2, attn_heads=3, add_self_loops=False)):
+        config = keras.saving.serialize_keras_object(layer)
+        assert config["registered_name"].startswith("seqgraph>")
+        clone = keras.saving.deserialize_keras_object(config)
+        assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
+
+
+def test_sparse_and_dense_adjacency_give_the_same_gcn_output():
+    a_hat = sp.csr_matrix(normalized_adjacency(example_graph().a).astype("float32"))
+    x = np.eye(6, dtype="float32")
+    layer = GCNConv(2)
+    dense = layer([tf.constant(x), tf.constant(a_hat.toarray())]).numpy()
+    sparse = layer([tf.constant(x), tf.sparse.from_dense(a_hat.toarray())]).numpy()
+    np.testing.assert_allclose(dense, sparse, rtol=1e-6)
