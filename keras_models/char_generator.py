@@ -83,11 +83,20 @@ class CharGenerator(tf.Module):
             padded = prompt_ids.to_tensor()
         last_prompt_step = tf.shape(padded)[1] - 1
         steps = last_prompt_step + tf.reduce_max(lengths)
+        any_sampling = tf.reduce_any(temperature > 0)
+
+        def choose(logits, t):
+            return tf.cond(
+                any_sampling,
+                lambda: samplers.sample(
+                    logits, temperature, tf.random.experimental.stateless_fold_in(seed, t), top_k
+                ),
+                lambda: samplers.greedy(logits),  # all greedy: no random draws per step
+            )
 
         def body(t, x, states, samples):
             logits, states = self.model.step(x, states)
-            step_seed = tf.random.experimental.stateless_fold_in(seed, t)
-            next_id = samplers.sample(logits + self.oov_mask, temperature, step_seed, top_k)
+            next_id = choose(logits + self.oov_mask, t)
             prompt_next = tf.gather(padded, tf.minimum(t + 1, last_prompt_step), axis=1)
             x = tf.where(t + 1 < prompt_lengths, prompt_next, next_id)
             return t + 1, x, states, samples.write(t, next_id)
