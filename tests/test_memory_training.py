@@ -82,7 +82,7 @@ def test_presets_and_overrides():
     assert tuned.forget_bias is None  # a GRU has no forget gate
 
 
-@pytest.mark.parametrize("cell", ["lstm", "peephole", "keras_lstm", "bilstm"])
+@pytest.mark.parametrize("cell", ["lstm", "peephole", "bilstm"])  # bilstm: Keras' LSTMCell
 def test_forget_bias_sets_only_the_forget_gate_block(cell):
     model = build_memory_model(cell, vocab_size=3, num_classes=2, units=4, embedding_dim=2,
                                forget_bias=4.0)
