@@ -11,7 +11,7 @@ import pytest
 from keras_models.backend import tf
 from keras_models.char_model import CharModel
 from trainers import cli, text_train
-from trainers.text_train import TextConfig, train_text
+from trainers.text_train import TextConfig
 
 SENTENCES = "the cat sat on the mat. a dog ran in the fog. "
 
@@ -39,43 +39,11 @@ def test_loss_is_cross_entropy_averaged_over_time_steps():
     assert bits == pytest.approx(expected / math.log(2), rel=1e-5)
 
 
-def test_train_writes_samples_plots_history_and_an_export_that_samples(
+def test_interrupted_training_resumes_and_writes_samples_plots_history_and_export(
     book, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.chdir(tmp_path)
-    code = cli.main(["text", "train", "--text", str(book), "--steps", "6", "--log-every", "2",
-                     *TINY])
-    assert code == 0
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    for name in ("loss.png", "accuracy.png", "vocabulary.txt", "config.json"):
-        assert (run_dir / name).is_file()
-    samples = (run_dir / "samples.md").read_text(encoding="utf-8")
-    assert [f"({k}/3 of training)" in samples for k in (1, 2, 3)] == [True] * 3
-    assert samples.count("**greedy, start") == 3 * 5 * 2
-    for t in ("T = 0.5 (τ = 2)", "T = 1.0 (τ = 1)", "T = 2.0 (τ = 0.5)"):
-        assert samples.count(t) == 3 * 2
-    assert list((run_dir / "tensorboard" / "samples").glob("events.out.tfevents.*"))
-    with open(run_dir / "history.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 3
-    for row in rows:
-        assert float(row["val_bits_per_character"]) == pytest.approx(
-            float(row["val_loss"]) / math.log(2), rel=1e-4)
-    result = json.loads((run_dir / "result.json").read_text())
-    assert result["export"] == "saved_models/char_lstm/1"
-    capsys.readouterr()
-
-    code = cli.main(["text", "sample", "--model", "saved_models/char_lstm/1", "--prompt", "the c",
-                     "a dog", "--length", "20", "--temperature", "0.5"])
-    lines = capsys.readouterr().out.splitlines()
-    assert code == 0 and len(lines) == 2
-    assert lines[0].startswith("the c") and len(lines[0]) == 25
-    assert set(lines[1]) <= set(SENTENCES)
-
-
-def test_interrupted_training_resumes_where_it_stopped(book, tmp_path, monkeypatch):
-    config = TextConfig(text=str(book), steps=6, log_every=2, seq_length=10, units=8,
-                        embedding_dim=4, batch_size=8, sample_length=40)
+    command = ["text", "train", "--text", str(book), "--steps", "6", "--log-every", "2", *TINY]
     original = text_train.SamplesCallback.on_epoch_end
 
     def interrupt_at_second_epoch(self, epoch, logs=None):
@@ -84,15 +52,36 @@ def test_interrupted_training_resumes_where_it_stopped(book, tmp_path, monkeypat
             raise KeyboardInterrupt
 
     monkeypatch.setattr(text_train.SamplesCallback, "on_epoch_end", interrupt_at_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train_text(config, tmp_path / "runs", export=False, verbose=0)
+    assert cli.main(command) == cli.EXIT_INTERRUPTED
+    assert not (tmp_path / "saved_models").exists()
     monkeypatch.setattr(text_train.SamplesCallback, "on_epoch_end", original)
-    result = train_text(config, tmp_path / "runs", export=False, verbose=0)
-    assert result["resumed"] is True
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert cli.main(command) == 0
+
+    (run_dir,) = (tmp_path / "runs").iterdir()  # the same folder, resumed
     with open(run_dir / "history.csv", newline="") as f:
-        epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
-    assert epochs == [0, 1, 2]  # the third epoch ran once, after the resume
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]  # the third epoch ran once, resumed
+    for row in rows:
+        assert float(row["val_bits_per_character"]) == pytest.approx(
+            float(row["val_loss"]) / math.log(2), rel=1e-4)
+    for name in ("loss.png", "accuracy.png", "vocabulary.txt", "config.json"):
+        assert (run_dir / name).is_file()
+    samples = (run_dir / "samples.md").read_text(encoding="utf-8")
+    assert [f"({k}/3 of training)" in samples for k in (1, 2, 3)] == [True] * 3
+    assert samples.count("**greedy, start") == 3 * 5 * 2
+    for t in ("T = 0.5 (τ = 2)", "T = 1.0 (τ = 1)", "T = 2.0 (τ = 0.5)"):
+        assert samples.count(t) == 3 * 2
+    assert list((run_dir / "tensorboard" / "samples").glob("events.out.tfevents.*"))
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["resumed"] is True and result["export"] == "saved_models/char_lstm/1"
+    capsys.readouterr()
+
+    code = cli.main(["text", "sample", "--model", "saved_models/char_lstm/1", "--prompt", "the c",
+                     "a dog", "--length", "20", "--temperature", "0.5"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(lines) == 2
+    assert lines[0].startswith("the c") and len(lines[0]) == 25
+    assert set(lines[1]) <= set(SENTENCES)
 
 
 @pytest.mark.parametrize(
