@@ -1,0 +1,161 @@
+"""Benchmark: GCN and GAT on the Planetoid graphs, seqgraph (spektral) beside PyTorch Geometric.
+
+For each dataset and model, ``--seeds`` runs with the papers' settings (``trainers.graph_train``)
+report test accuracy (mean ± std), seconds per epoch and seconds per run, and the same for the
+same models written in PyTorch Geometric (``--pyg``; needs torch and torch_geometric installed
+by hand, never a seqgraph dependency). Both get the same data (row-normalised features, public
+split), the same early stopping (validation loss, patience, best weights restored) and the same
+number of threads; the two frameworks alternate seed by seed so machine load hits both alike.
+
+    python bench/gnn.py --data-dir ../shared/data/planetoid --seeds 10 --pyg
+
+Prints a markdown table (and writes it to ``--markdown FILE``).
+"""
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ANCHORS = {  # published test accuracy (%): GCN (Kipf & Welling), GAT (Veličković et al.)
+    ("cora", "gcn"): "81.5", ("citeseer", "gcn"): "70.3",
+    ("cora", "gat"): "83.0 ± 0.7", ("citeseer", "gat"): "72.5 ± 0.7",
+}
+
+
+def pyg_run(graph, model_name, seed, *, learning_rate, epochs, patience):
+    """The same model, data and early stopping in PyTorch Geometric; returns (acc, epochs, s)."""
+    import torch
+    import torch.nn.functional as F
+    from torch_geometric.nn import GATConv, GCNConv
+
+    torch.manual_seed(seed)
+    x = torch.tensor(graph.x)
+    rows, cols = graph.a.nonzero()
+    edge_index = torch.tensor(np.stack([rows, cols]), dtype=torch.long)
+    y = torch.tensor(graph.y.argmax(axis=1))
+    masks = [torch.tensor(m) for m in (graph.mask_tr, graph.mask_va, graph.mask_te)]
+    n_features, n_classes = graph.x.shape[1], graph.y.shape[1]
+
+    if model_name == "gcn":
+        convs = torch.nn.ModuleList([GCNConv(n_features, 16), GCNConv(16, n_classes)])
+        dropout, act = 0.5, F.relu
+        groups = [{"params": convs[0].parameters(), "weight_decay": 5e-4},
+                  {"params": convs[1].parameters(), "weight_decay": 0.0}]
+    else:
+        convs = torch.nn.ModuleList([
+            GATConv(n_features, 8, heads=8, dropout=0.6),
+            GATConv(64, n_classes, heads=1, concat=False, dropout=0.6),
+        ])
+        dropout, act = 0.6, F.elu
+        groups = [{"params": convs.parameters(), "weight_decay": 5e-4}]
+    optimizer = torch.optim.Adam(groups, lr=learning_rate)
+
+    def forward(training):
+        h = F.dropout(x, dropout, training)
+        h = act(convs[0](h, edge_index))
+        h = F.dropout(h, dropout, training)
+        return convs[1](h, edge_index)
+
+    best, best_state, waited, epoch = float("inf"), None, 0, 0
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):  # noqa: B007  (epoch is reported after the loop)
+        convs.train()
+        optimizer.zero_grad()
+        F.cross_entropy(forward(True)[masks[0]], y[masks[0]]).backward()
+        optimizer.step()
+        convs.eval()
+        with torch.no_grad():
+            val_loss = float(F.cross_entropy(forward(False)[masks[1]], y[masks[1]]))
+        if val_loss < best:
+            best, waited = val_loss, 0
+            best_state = {k: v.clone() for k, v in convs.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= patience:
+                break
+    seconds = time.perf_counter() - start
+    convs.load_state_dict(best_state)
+    convs.eval()
+    with torch.no_grad():
+        predicted = forward(False).argmax(dim=1)
+    accuracy = float((predicted[masks[2]] == y[masks[2]]).float().mean())
+    return accuracy, epoch, seconds
+
+
+def summarise(rows):
+    """``mean ± std`` of accuracy (%), s/epoch and s/run over the seeds of one setting."""
+    acc = 100 * np.array([r[0] for r in rows])
+    per_epoch = np.array([r[2] / r[1] for r in rows])
+    per_run = np.array([r[2] for r in rows])
+    return (f"{acc.mean():.1f} ± {acc.std():.1f}", f"{per_epoch.mean():.3f}",
+            f"{per_run.mean():.1f}", f"{np.mean([r[1] for r in rows]):.0f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/planetoid"))
+    parser.add_argument("--datasets", nargs="+", default=["cora", "citeseer"])
+    parser.add_argument("--models", nargs="+", default=["gcn", "gat"])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--pyg", action="store_true", help="also run PyTorch Geometric")
+    parser.add_argument("--markdown", type=Path, help="also write the table here")
+    args = parser.parse_args()
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from keras_models.backend import tf
+    from pipelines.graph_datasets import load_graph
+    from trainers.graph_train import DEFAULTS, fit_one
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    if args.pyg:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    table = [
+        "| dataset | model | framework | test acc (%) | published | s/epoch | s/run | epochs |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for dataset in args.datasets:
+        graph = load_graph(dataset, data_dir=args.data_dir)
+        for model_name in args.models:
+            ours, theirs = [], []
+            for seed in range(args.seeds):
+                with tempfile.TemporaryDirectory() as run_dir:
+                    _, r = fit_one(graph, model_name, seed, run_dir, **DEFAULTS[model_name])
+                ours.append((r.test_accuracy, r.epochs, r.seconds))
+                line = f"{dataset} {model_name} seed {seed}: seqgraph {r.test_accuracy:.3f}"
+                if args.pyg:
+                    theirs.append(pyg_run(graph, model_name, seed, **DEFAULTS[model_name]))
+                    line += f", PyG {theirs[-1][0]:.3f}"
+                print(line, flush=True)
+            anchor = ANCHORS.get((dataset, model_name), "")
+            for framework, rows in (("seqgraph (spektral)", ours), ("PyTorch Geometric", theirs)):
+                if rows:
+                    acc, per_epoch, per_run, n_epochs = summarise(rows)
+                    table.append(f"| {dataset} | {model_name.upper()} | {framework} | {acc} "
+                                 f"| {anchor} | {per_epoch} | {per_run} | {n_epochs} |")
+            print("\n".join(table[-2 if theirs else -1:]), flush=True)
+    text = "\n".join([
+        f"Command: `python {' '.join(sys.argv)}`", "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.threads} thread(s) per framework, {args.seeds} seeds "
+        f"(load average at the end: {os.getloadavg()[0]:.1f})", "", *table, "",
+    ])
+    print("\n" + text)
+    if args.markdown:
+        args.markdown.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
