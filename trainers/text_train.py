@@ -97,7 +97,8 @@ def sample_markdown(generator, vocabulary, long_length, seed):
     """Greedy samples from 5 random start characters and one per temperature, two lengths."""
     rng = np.random.default_rng(seed)
     letters = [c for c in vocabulary if c.isalpha()] or list(vocabulary)
-    starts = list(rng.choice(letters, size=GREEDY_SAMPLES + len(SAMPLE_TEMPERATURES)))
+    count = GREEDY_SAMPLES + len(SAMPLE_TEMPERATURES)
+    starts = list(rng.choice(letters, size=count, replace=len(letters) < count))  # distinct
     rows = [(0.0, s) for s in starts[:GREEDY_SAMPLES]]
     rows += list(zip(SAMPLE_TEMPERATURES, starts[GREEDY_SAMPLES:], strict=True))
     parts = []
