@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 from keras_models.backend import keras
+from trainers.distribute import chief_path
 from trainers.errors import TrainingDiverged
 
 
@@ -11,7 +12,9 @@ def standard_callbacks(run_dir, *, backup=True):
     """NaN guard, BackupAndRestore (resume after a crash), TensorBoard and CSV history.
 
     Trainers that stream infinite data set ``steps_per_epoch`` to their logging interval, so one
-    Keras "epoch" is one logging (and checkpoint) period.
+    Keras "epoch" is one logging (and checkpoint) period. Under ``multiworker`` every worker
+    backs up to (and restores from) the chief's ``backup/`` (Keras keeps non-chief writes in
+    temporary subfolders); call this inside ``strategy.scope()``.
     """
     run_dir = Path(run_dir)
     callbacks = [
@@ -20,7 +23,7 @@ def standard_callbacks(run_dir, *, backup=True):
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     if backup:
-        callbacks.insert(1, keras.callbacks.BackupAndRestore(str(run_dir / "backup")))
+        callbacks.insert(1, keras.callbacks.BackupAndRestore(str(chief_path(run_dir / "backup"))))
     return callbacks
 
 

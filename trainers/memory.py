@@ -20,6 +20,7 @@ from keras_models.memory_model import build_memory_model
 from pipelines.memory_tasks import heldout_set, make_dataset, task_spec
 from trainers.atomic import write_text
 from trainers.callbacks import standard_callbacks
+from trainers.distribute import shard_by_data
 from trainers.export import export_saved_model
 from trainers.run_dir import read_status, run_status, write_config
 from trainers.seeding import seed_everything
@@ -127,7 +128,9 @@ def train_run(config, run_dir, saved_models):
         optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
         loss="sparse_categorical_crossentropy", metrics=["accuracy"],
     )
-    train = make_dataset(config.task, config.length, batch_size=config.batch_size, seed=config.seed)
+    train = shard_by_data(
+        make_dataset(config.task, config.length, batch_size=config.batch_size, seed=config.seed)
+    )
     heldout = heldout_set(config.task, config.length, config.heldout_size, config.heldout_seed)
     epochs = math.ceil(config.steps / LOG_EVERY)
     callbacks = standard_callbacks(run_dir) + [_hparams_callback(run_dir, config)]
@@ -171,8 +174,12 @@ def _hparams_callback(run_dir, config):
     return hp.KerasCallback(str(run_dir / "tensorboard"), config.hparams(), trial_id=config.name)
 
 
-def run_grid(configs, grid_dir, saved_models, *, log=print):
-    """Run every config in ``grid_dir/<name>/`` (skipping finished ones); return the results."""
+def run_grid(configs, grid_dir, saved_models, *, log=print, strategy=None):
+    """Run every config in ``grid_dir/<name>/`` (skipping finished ones); return the results.
+
+    Each run builds and trains its model under ``strategy.scope()`` (default: one device).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
     results = []
     for i, config in enumerate(configs, 1):
         run_dir = Path(grid_dir) / config.name
@@ -184,7 +191,7 @@ def run_grid(configs, grid_dir, saved_models, *, log=print):
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, dataclasses.asdict(config))
         log(f"[{i}/{len(configs)}] {config.name}: training up to {config.steps} steps ...")
-        with run_status(run_dir):
+        with run_status(run_dir), strategy.scope():
             result = train_run(config, run_dir, saved_models)
             write_text(result_file, json.dumps(result, indent=2) + "\n")
         log(

@@ -16,6 +16,8 @@ OVERRIDABLE = ("steps", "batch_size", "units", "embedding_dim", "learning_rate",
 
 
 def add_arguments(parser):
+    from trainers.distribute import add_strategy_argument
+
     parser.add_argument("--task", default="palindrome", help=f"{TASK_HELP} (default palindrome)")
     parser.add_argument("--cells", nargs="+", default=["lstm", "peephole"], help=CELL_HELP)
     parser.add_argument("--lengths", nargs="+", type=int, default=[10, 20],
@@ -46,6 +48,7 @@ def add_arguments(parser):
                         help="seed of the held-out set; must differ from the training seeds")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--saved-models", type=Path, default=Path("saved_models"))
+    add_strategy_argument(parser)
 
 
 def build_configs(args):
@@ -93,17 +96,21 @@ def run(args):
 
     configs = build_configs(args)  # validates everything before any file is written
 
+    from trainers.distribute import make_strategy, output_dirs
+
+    strategy = make_strategy(args.strategy, deterministic=args.deterministic)
     from trainers.memory import run_grid
     from trainers.memory_plots import write_report
     from trainers.run_dir import open_run_dir, run_status
 
     grid_config = {"preset": args.preset, "runs": [dataclasses.asdict(c) for c in configs]}
-    grid_dir, resumed = open_run_dir(f"memory-{args.task}", grid_config, root=args.runs_dir)
-    print(f"{'Resuming' if resumed else 'Run folder'}: {grid_dir}", flush=True)
-    with run_status(grid_dir):
-        results = run_grid(configs, grid_dir, args.saved_models,
-                           log=lambda line: print(line, flush=True))
-        written = write_report(results, grid_dir)
+    with output_dirs(strategy, args.runs_dir, args.saved_models) as (runs_dir, saved_models):
+        grid_dir, resumed = open_run_dir(f"memory-{args.task}", grid_config, root=runs_dir)
+        print(f"{'Resuming' if resumed else 'Run folder'}: {grid_dir}", flush=True)
+        with run_status(grid_dir):
+            results = run_grid(configs, grid_dir, saved_models, strategy=strategy,
+                               log=lambda line: print(line, flush=True))
+            written = write_report(results, grid_dir)
     print(f"Summary: {written[0]}")
     print(f"Figures: {', '.join(str(p) for p in written[1:] if p.suffix == '.png')}")
     print(f"TensorBoard: tensorboard --logdir {grid_dir}")
