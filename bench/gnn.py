@@ -134,10 +134,12 @@ def main():
                 with tempfile.TemporaryDirectory() as run_dir:
                     _, r = fit_one(graph, model_name, seed, run_dir, **DEFAULTS[model_name])
                 ours.append((r.test_accuracy, r.epochs, r.seconds))
-                line = f"{dataset} {model_name} seed {seed}: seqgraph {r.test_accuracy:.3f}"
+                line = (f"{dataset} {model_name} seed {seed}: seqgraph {r.test_accuracy:.3f} "
+                        f"({r.epochs} epochs, {r.seconds:.1f} s)")
                 if args.pyg:
                     theirs.append(pyg_run(graph, model_name, seed, **DEFAULTS[model_name]))
-                    line += f", PyG {theirs[-1][0]:.3f}"
+                    line += f", PyG {theirs[-1][0]:.3f} ({theirs[-1][1]} epochs, " \
+                            f"{theirs[-1][2]:.1f} s)"
                 print(line, flush=True)
             anchor = ANCHORS.get((dataset, model_name), "")
             for framework, rows in (("seqgraph (spektral)", ours), ("PyTorch Geometric", theirs)):
