@@ -22,7 +22,7 @@ def ring_adjacency(gcn_conv):
 
 
 def train_and_save(folder):
-    """Build, train one step, save as .keras and reload; return (loss before, loss after)."""
+    """Build, train three steps, save as .keras and reload; return (loss before, loss after)."""
     import tf_keras
     from spektral.layers import GCNConv  # spektral only after seqgraph chose the Keras
 
