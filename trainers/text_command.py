@@ -14,6 +14,8 @@ CELLS_HELP = "lstm (ours, default), peephole (ours), keras_lstm, keras_gru"
 
 
 def _add_train_arguments(parser):
+    from trainers.distribute import add_strategy_argument
+
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--text", help="a UTF-8 .txt file or a folder of them "
                         "(default: Python's language reference, built in)")
@@ -43,6 +45,7 @@ def _add_train_arguments(parser):
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--saved-models", type=Path, default=Path("saved_models"))
     parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    add_strategy_argument(parser)
 
 
 def _add_sample_arguments(parser):
@@ -63,6 +66,7 @@ def add_arguments(parser):
 
 
 def run_train(args):
+    from trainers.distribute import make_strategy, output_dirs
     from trainers.text_train import TextConfig, train_text
 
     config = TextConfig(
@@ -74,7 +78,10 @@ def run_train(args):
         validation_fraction=args.validation_fraction, sample_length=args.sample_length,
         seed=args.seed,
     )
-    result = train_text(config, args.runs_dir, args.saved_models, export=not args.no_export)
+    config.validate()  # before the strategy: a multiworker cluster is not joined for a typo
+    strategy = make_strategy(args.strategy, deterministic=args.deterministic)
+    with output_dirs(strategy, args.runs_dir, args.saved_models) as dirs, strategy.scope():
+        result = train_text(config, *dirs, export=not args.no_export)
     print(f"held-out accuracy {result['val_accuracy']:.3f}, "
           f"{result['val_bits_per_character']:.3f} bits per character")
     print(f"Run folder: {result['run_dir']} (samples.md, loss.png, accuracy.png)")

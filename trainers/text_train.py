@@ -27,6 +27,7 @@ from pipelines import char_dataset
 from pipelines.text_corpus import corpus_name, load_corpus
 from trainers.atomic import save_figure, write_text
 from trainers.callbacks import standard_callbacks
+from trainers.distribute import shard_by_data
 from trainers.errors import require
 from trainers.export import SAVED_MODELS_ROOT, export_saved_model
 from trainers.run_dir import RUNS_ROOT, open_run_dir, run_status
@@ -180,9 +181,9 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
 
     steps_per_epoch = min(config.log_every, config.steps)
     epochs = math.ceil(config.steps / steps_per_epoch)
-    train = char_dataset.training_dataset(
+    train = shard_by_data(char_dataset.training_dataset(
         corpus.train_ids, config.seq_length, config.batch_size, config.seed
-    )
+    ))
     validation = char_dataset.validation_dataset(
         corpus.validation_ids, config.seq_length, config.batch_size
     ).take(config.validation_batches)
