@@ -183,6 +183,16 @@ def test_bidirectional_is_forward_and_reversed_reference():
     np.testing.assert_allclose(out, np.concatenate([ref_forward, ref_backward], -1), atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", CELLS)
+def test_go_backwards_reads_the_sequence_from_the_end(kind):
+    xs = random_inputs()
+    layer = keras.layers.RNN(CELLS[kind](), return_state=True, go_backwards=True)
+    _, h, c = layer(xs)
+    _, ref_h, ref_c = reference_sequence(kind, layer.cell.gate_weights(), xs[:, ::-1])
+    np.testing.assert_allclose(h, ref_h, atol=1e-5)
+    np.testing.assert_allclose(c, ref_c, atol=1e-5)
+
+
 def test_stacked_cells_equal_two_layers_in_sequence():
     xs = random_inputs()
     stacked = keras.layers.RNN(
