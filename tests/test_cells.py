@@ -193,7 +193,7 @@ def test_go_backwards_reads_the_sequence_from_the_end(kind):
     np.testing.assert_allclose(c, ref_c, atol=1e-5)
 
 
-def test_stacked_cells_equal_two_layers_in_sequence():
+def test_stacked_cells_equal_the_references_in_sequence():
     xs = random_inputs()
     stacked = keras.layers.RNN(
         [LSTMCell(UNITS), PeepholeLSTMCell(UNITS, variant="classic")], return_sequences=True
