@@ -1,0 +1,213 @@
+"""Text-generation benchmark: training speed against the seed's PyTorch model, generation speed.
+
+Run by hand from the repository root (torch is NOT a seqgraph dependency; on these machines
+``.venv/bin/pip install torch==2.13.0`` installs the CPU wheel from disk)::
+
+    .venv/bin/python bench/textgen.py            # training speed at 1 and 2 threads, generation
+    .venv/bin/python bench/textgen.py --append   # ... and append the results to docs/benchmarks.md
+
+Training speed: characters per second of a full training step (forward, loss, backward, global
+norm clip 5, Adam) at the seed's setting: vocabulary 84, embedding 128, 2 × 256 LSTM, batch 64,
+sequence 30. The seed's model (``nn.Embedding → nn.LSTM(2 layers) → nn.Linear``) and ours
+(``CharModel`` through ``model.fit``) alternate in rounds inside one process per thread count, so
+both see the same machine load; the figure is the median round. Generation: characters per second
+of ``serving_default`` of an exported SavedModel, reloaded with ``tf.saved_model.load``, at
+batch 1, greedy, for 100 and 1000 characters (median of repeats).
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+VOCAB, EMBED, UNITS, LAYERS, BATCH, SEQ = 84, 128, 256, 2, 64, 30
+CHARS_PER_STEP = BATCH * SEQ
+
+
+def torch_reference(threads):
+    """The seed's model and one training step as a closure."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+
+    class SeedModel(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(VOCAB, EMBED)
+            self.lstm = torch.nn.LSTM(EMBED, UNITS, num_layers=LAYERS, batch_first=True)
+            self.linear = torch.nn.Linear(UNITS, VOCAB)
+
+        def forward(self, x):
+            return self.linear(self.lstm(self.embedding(x))[0])
+
+    model = SeedModel()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    x = torch.randint(0, VOCAB, (BATCH, SEQ))
+    y = torch.randint(0, VOCAB, (BATCH, SEQ))
+
+    def steps(n):
+        for _ in range(n):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, VOCAB), y.reshape(-1))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+
+    return steps
+
+
+def keras_model(cell):
+    """Our ``CharModel`` compiled as ``seqgraph text train`` does; ``model.fit`` for n steps."""
+    from keras_models.backend import tf
+    from keras_models.char_model import CharModel
+    from trainers.text_train import TextConfig, compile_model
+
+    model = CharModel(VOCAB, EMBED, UNITS, LAYERS, cell)
+    compile_model(model, TextConfig())
+    x = tf.random.uniform((BATCH, SEQ), 0, VOCAB, tf.int64, seed=1)
+    y = tf.random.uniform((BATCH, SEQ), 0, VOCAB, tf.int64, seed=2)
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+
+    def steps(n):
+        model.fit(data, steps_per_epoch=n, epochs=1, verbose=0)
+
+    return steps
+
+
+def measure_training(threads, cells, rounds, steps):
+    """Chars/s per model, median over alternating rounds (run in a child with ``threads``)."""
+    from keras_models.backend import tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    runners = {"pytorch nn.LSTM (seed)": torch_reference(threads)}
+    runners.update({f"seqgraph {cell}": keras_model(cell) for cell in cells})
+    for run in runners.values():
+        run(3)  # warm-up: tracing, allocation
+    rates = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run(steps)
+            rates[name].append(steps * CHARS_PER_STEP / (time.perf_counter() - start))
+    return {name: statistics.median(r) for name, r in rates.items()}
+
+
+def measure_generation(repeats):
+    """Median seconds of ``serving_default`` at batch 1 for 100 and 1000 greedy characters."""
+    from keras_models.backend import tf
+    from keras_models.char_generator import CharGenerator
+    from keras_models.char_model import CharModel
+    from pipelines.char_dataset import write_vocabulary
+    from trainers.export import export_saved_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vocabulary = [chr(32 + i) for i in range(VOCAB - 1)]
+        write_vocabulary(Path(tmp) / "vocabulary.txt", vocabulary)
+        model = CharModel(VOCAB, EMBED, UNITS, LAYERS)
+        generator = CharGenerator(model, Path(tmp) / "vocabulary.txt")
+        path = export_saved_model(generator, "char_lstm", root=tmp,
+                                  signatures={"serving_default": generator.serving_default})
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        seconds = {}
+        for length in (100, 1000):
+            call = dict(prompt=tf.constant(["The "]), length=tf.constant(length),
+                        temperature=tf.constant(0.0))
+            serve(**call)  # warm-up
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                serve(**call)["generated"].numpy()
+                times.append(time.perf_counter() - start)
+            seconds[length] = statistics.median(times)
+    return seconds
+
+
+def child(args):
+    """One thread count in this process: print a JSON line of results."""
+    result = {"threads": args.threads,
+              "training": measure_training(args.threads, args.cells, args.rounds, args.steps)}
+    if args.threads == 2:
+        result["generation"] = measure_generation(args.repeats)
+    print(json.dumps(result))
+
+
+def machine():
+    load = os.getloadavg()
+    cpu = platform.processor() or platform.machine()
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}; "
+            f"load average at start {load[0]:.1f}")
+
+
+def markdown(results, command, started):
+    lines = [f"### Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+             f"`{command}`  ", f"Machine: {started}", "",
+             "Training, characters per second (batch 64 × sequence 30, 2 × 256 LSTM, median "
+             "of alternating rounds):", ""]
+    names = list(results[0]["training"])
+    reference = names[0]
+    lines += ["| model | " + " | ".join(f"{r['threads']} thread(s)" for r in results) + " |",
+              "|---|" + "---|" * len(results)]
+    for name in names:
+        cells = []
+        for r in results:
+            rate = r["training"][name]
+            ratio = rate / r["training"][reference]
+            cells.append(f"{rate / 1000:.1f}k ({ratio:.2f}×)")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    generation = next((r["generation"] for r in results if "generation" in r), None)
+    if generation:
+        t100, t1000 = generation["100"], generation["1000"]  # JSON keys are strings
+        lines += ["", f"Generation from the exported SavedModel (`serving_default`, batch 1, "
+                  f"greedy, 2 threads): 1000 characters in {t1000:.3f} s = "
+                  f"**{1000 / t1000:.0f} characters/s**; 100 in {t100:.3f} s; "
+                  f"1000 cost **{t1000 / t100:.1f}×** what 100 cost.", ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, help="(internal) run one thread count")
+    parser.add_argument("--cells", nargs="+", default=["lstm", "keras_lstm"])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20, help="training steps per round")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--append", action="store_true", help="append to docs/benchmarks.md")
+    args = parser.parse_args()
+    if args.threads:
+        return child(args)
+    started = machine()
+    results = []
+    for threads in (1, 2):
+        cmd = [sys.executable, __file__, "--threads", str(threads), "--cells", *args.cells,
+               "--rounds", str(args.rounds), "--steps", str(args.steps),
+               "--repeats", str(args.repeats)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), flush=True)
+    command = "python bench/textgen.py " + " ".join(sys.argv[1:])
+    text = markdown(results, command.strip(), started)
+    print(text)
+    if args.append:
+        append_to_section(text)
+
+
+def append_to_section(text, path=Path("docs/benchmarks.md"), heading="## Text generation"):
+    """Insert ``text`` at the end of this benchmark's section of ``docs/benchmarks.md``."""
+    page = path.read_text(encoding="utf-8")
+    start = page.index(heading)
+    end = page.find("\n## ", start + len(heading))
+    end = len(page) if end < 0 else end
+    page = page[:end].rstrip("\n") + "\n\n" + text.strip() + "\n" + page[end:]
+    path.write_text(page, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
