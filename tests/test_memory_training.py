@@ -21,6 +21,17 @@ def parse(*argv):
     return parser.parse_args([str(a) for a in argv])
 
 
+def hparams_in_tensorboard(log_dir):
+    """The tags of the hparams-plugin summaries in ``log_dir``'s own event files."""
+    return {
+        value.tag
+        for path in log_dir.glob("events.out.tfevents.*")
+        for event in tf.compat.v1.train.summary_iterator(str(path))
+        for value in event.summary.value
+        if value.metadata.plugin_data.plugin_name == "hparams"
+    }
+
+
 def test_short_run_learns_small_palindromes_perfectly_and_reports(tmp_path, capsys):
     args = parse(
         "--lengths", 2, "--cells", "lstm", "peephole", "--seeds", 42, "--units", 16,
@@ -39,6 +50,9 @@ def test_short_run_learns_small_palindromes_perfectly_and_reports(tmp_path, caps
         assert (grid / f"curves_{cell}.png").read_bytes()[:4] == b"\x89PNG"
         assert "<svg" in (grid / f"curves_{cell}.svg").read_text()
     assert (grid / "cells.png").exists() and (grid / "cells.svg").exists()
+    assert hparams_in_tensorboard(grid / "lstm-L2-seed42" / "tensorboard") == {
+        "_hparams_/session_start_info", "_hparams_/session_end_info"
+    }
     summary = (grid / "summary.md").read_text()
     assert "| lstm | 2 | 9 | 1.0000 ± 0.0000 | 42: 1.0000 |" in summary
     assert "| peephole | 2 | 9 | 1.0000 ± 0.0000 | 42: 1.0000 |" in summary
