@@ -20,6 +20,8 @@ from pathlib import Path
 
 from trainers.errors import UsageError
 
+MAX_TEXT_BYTES = 2**30  # the corpus, its ids and windows live in memory
+
 BOM = "\ufeff"
 BUILTIN_NAME = "pydoc_data.topics"
 _GUTENBERG_START = re.compile(r"^\*\*\*\s*START OF.*\*\*\*[^\n]*\n", re.MULTILINE)
@@ -38,6 +40,12 @@ def read_text_file(path):
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"text file {path} does not exist; give the path of a UTF-8 .txt file")
+    size = path.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise UsageError(
+            f"{path} has {size / 2**30:.1f} GiB; the character pipeline holds the corpus in "
+            f"memory (at most {MAX_TEXT_BYTES // 2**30} GiB): give an excerpt, or a TFDS dataset"
+        )
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")

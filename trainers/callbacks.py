@@ -3,9 +3,9 @@
 import math
 from pathlib import Path
 
-from keras_models.backend import keras
+from keras_models.backend import keras, tf
 from trainers.distribute import chief_path
-from trainers.errors import TrainingDiverged
+from trainers.errors import TrainingDiverged, UsageError
 
 
 def standard_callbacks(run_dir, *, backup=True):
@@ -23,7 +23,7 @@ def standard_callbacks(run_dir, *, backup=True):
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     if backup:
-        callbacks.insert(1, keras.callbacks.BackupAndRestore(str(chief_path(run_dir / "backup"))))
+        callbacks.insert(1, CheckedBackupAndRestore(str(chief_path(run_dir / "backup"))))
     return callbacks
 
 
@@ -40,3 +40,17 @@ class StopOnNaN(keras.callbacks.Callback):
             raise TrainingDiverged(
                 f"loss became {loss} at batch {batch}; lower the learning rate or clip gradients"
             )
+
+
+class CheckedBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose unreadable backup (corrupt, truncated) is one ``UsageError``."""
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except (tf.errors.OpError, ValueError, IndexError) as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise UsageError(
+                f"the backup in {self.backup_dir} cannot be read ({reason}); delete that folder "
+                "to start the run over"
+            ) from None

@@ -23,7 +23,7 @@ from trainers.errors import UsageError
 STRATEGIES = ("default", "mirrored", "multiworker")
 PATH_BYTES = 4096
 CLUSTER_TIMEOUT = 300.0
-_multiworker = None
+_created = {}  # one strategy of each kind per process: their collective keys must not clash
 
 
 def add_strategy_argument(parser):
@@ -107,11 +107,10 @@ def _join_cluster(tf):
 def make_strategy(name, *, deterministic=False):
     """Build the named ``tf.distribute`` strategy; call before creating any model or dataset.
 
-    ``multiworker`` starts this worker's server, waits at most ``SEQGRAPH_CLUSTER_TIMEOUT``
-    seconds (default 300) for the other workers, and is created once per process (later calls
-    return the same strategy).
+    ``multiworker`` starts this worker's server and waits at most ``SEQGRAPH_CLUSTER_TIMEOUT``
+    seconds (default 300) for the other workers. Each strategy is created once per process;
+    later calls return the same one.
     """
-    global _multiworker
     if name not in STRATEGIES:
         raise UsageError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
     if name == "multiworker":
@@ -122,11 +121,10 @@ def make_strategy(name, *, deterministic=False):
         tf.config.experimental.enable_op_determinism()
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if _multiworker is None:
-        _multiworker = _join_cluster(tf)
-    return _multiworker
+    if name not in _created:
+        mirrored = name == "mirrored"
+        _created[name] = tf.distribute.MirroredStrategy() if mirrored else _join_cluster(tf)
+    return _created[name]
 
 
 def is_chief(strategy):

@@ -8,7 +8,7 @@ Temperature T divides the logits (T = 0 is greedy); the assignment's τ multipli
 
 from pathlib import Path
 
-from trainers.errors import require
+from trainers.errors import UsageError, require
 
 CELLS_HELP = "lstm (ours, default), peephole (ours), keras_lstm, keras_gru"
 
@@ -99,7 +99,14 @@ def run_sample(args):
             f"{args.model} is not a SavedModel folder; give e.g. saved_models/char_lstm/1")
     from keras_models.backend import tf
 
-    serve = tf.saved_model.load(str(args.model)).signatures["serving_default"]
+    try:
+        serve = tf.saved_model.load(str(args.model)).signatures["serving_default"]
+    except (OSError, ValueError, KeyError, IndexError, tf.errors.OpError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise UsageError(
+            f"{args.model} is not a readable text-generator SavedModel ({first_line[:200]}); "
+            "export it again with seqgraph text train"
+        ) from None
     out = serve(prompt=tf.constant(args.prompt), length=tf.constant(args.length),
                 temperature=tf.constant(args.temperature, tf.float32))["generated"]
     for prompt, generated in zip(args.prompt, out.numpy(), strict=True):

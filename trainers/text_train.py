@@ -72,6 +72,9 @@ class TextConfig:
         require(self.learning_rate > 0, f"learning rate must be > 0, got {self.learning_rate}")
         require(0 < self.lr_decay <= 1, f"lr decay must be in (0, 1], got {self.lr_decay}")
         require(self.clipnorm > 0, f"clipnorm must be > 0, got {self.clipnorm}")
+        require(0 < self.validation_fraction < 1,
+                f"--validation-fraction must be in (0, 1), got {self.validation_fraction}; "
+                "training evaluates on that last part of the text (e.g. 0.05)")
 
 
 def bits_per_character(y_true, y_pred):
