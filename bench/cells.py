@@ -5,8 +5,9 @@ layer, Dense over 10 classes, Adam), batch 256, 256 units, sequence lengths 41 a
 models of a length are built in one process and timed interleaved, one step each in turn, so
 background load hits them alike; the median of ``--steps`` steps after ``--warmup`` is reported,
 with the ratio to the built-in LSTM, and the arithmetic floor: training FLOPs per step (3× the
-forward matmuls) over the measured matmul rate. ``--memory`` adds each model's peak resident
-memory, measured in a child process per model (peak RSS minus the RSS before building it).
+forward matmuls) over the matmul rate, measured in the same rounds. ``--memory`` adds each
+model's peak resident memory, measured in a child process per model (peak RSS minus the RSS
+before building it).
 
     .venv/bin/python bench/cells.py [--write]   # --write appends the results to docs/benchmarks.md
 """
@@ -70,8 +71,8 @@ def build(name, batch, units, length, seed=0):
     return model, x, x[:, 0]
 
 
-def matmul_rate(units, batch, repeats=50):
-    """Measured float32 matmul rate (FLOP/s) on the recurrent shape [B, H] @ [H, 4H]."""
+def matmul_probe(units, batch, repeats=20):
+    """A function that runs ``repeats`` [B, H] @ [H, 4H] matmuls; and their FLOPs."""
     a = tf.random.normal((batch, units))
     b = tf.random.normal((units, 4 * units))
 
@@ -82,28 +83,30 @@ def matmul_rate(units, batch, repeats=50):
             acc += tf.matmul(a, b)
         return acc
 
-    loop()
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        loop().numpy()
-        times.append(time.perf_counter() - start)
-    return 2 * batch * units * 4 * units * repeats / min(times)
+    return lambda: loop().numpy(), 2 * batch * units * 4 * units * repeats
 
 
 def time_interleaved(names, batch, units, length, steps, warmup):
-    """Median seconds per training step for each model, measured in turn."""
-    built = {name: build(name, batch, units, length) for name in names}
-    for model, x, y in built.values():
+    """Median seconds per training step for each model, and the matmul rate (FLOP/s).
+
+    Each round times one step of every model and one matmul probe, so all see the same load.
+    """
+    runs = {}
+    for name in names:
+        model, x, y = build(name, batch, units, length)
+        runs[name] = lambda model=model, x=x, y=y: model.train_on_batch(x, y)
+    runs["matmul"], probe_flops = matmul_probe(units, batch)
+    for run in runs.values():
         for _ in range(warmup):
-            model.train_on_batch(x, y)
-    times = {name: [] for name in names}
+            run()
+    times = {name: [] for name in runs}
     for _ in range(steps):
-        for name, (model, x, y) in built.items():
+        for name, run in runs.items():
             start = time.perf_counter()
-            model.train_on_batch(x, y)
+            run()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    return medians, probe_flops / medians.pop("matmul")
 
 
 def memory_status_kib(field):
@@ -149,13 +152,14 @@ def machine():
     )
 
 
-def report(args, rows, rate):
+def report(args, rows, rates):
     lines = [
         "",
         f"`{' '.join(['.venv/bin/python', 'bench/cells.py', *sys.argv[1:]])}` "
         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}). "
         f"Batch {args.batch}, {args.units} units, median of {args.steps} interleaved steps after "
-        f"{args.warmup} warm-up steps; measured matmul rate {rate / 1e9:.1f} GFLOP/s.",
+        f"{args.warmup} warm-up steps; matmul rate measured between the steps: "
+        f"{', '.join(f'{r / 1e9:.1f}' for r in rates)} GFLOP/s (per length).",
         "",
         "| model | length | step time | vs keras LSTM | floor | step / floor | peak memory |",
         "|---|---|---|---|---|---|---|",
@@ -196,10 +200,12 @@ def main():
                                  args.warmup)
 
     names = [BASELINE] + [n for n in args.models if n != BASELINE]
-    rate = matmul_rate(args.units, args.batch)
-    rows = []
+    rows, rates = [], []
     for length in args.lengths:
-        medians = time_interleaved(names, args.batch, args.units, length, args.steps, args.warmup)
+        medians, rate = time_interleaved(
+            names, args.batch, args.units, length, args.steps, args.warmup
+        )
+        rates.append(rate)
         for name in names:
             floor = 3 * forward_matmul_flops(name, args.batch, args.units, length) / rate
             rows.append({
@@ -208,7 +214,7 @@ def main():
                 "memory": peak_memory(name, args, length) if args.memory else None,
             })
             print(rows[-1], flush=True)
-    text = report(args, rows, rate)
+    text = report(args, rows, rates)
     print(text)
     if args.write:
         append_to_cells_section(text)
