@@ -51,6 +51,6 @@ class CheckedBackupAndRestore(keras.callbacks.BackupAndRestore):
         except (tf.errors.OpError, ValueError, IndexError) as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
             raise UsageError(
-                f"the backup in {self.backup_dir} cannot be read ({reason}); delete that folder "
-                "to start the run over"
+                f"the backup in {self.backup_dir} cannot be read ({reason}); the run is marked "
+                "failed: run the same command again to start it over"
             ) from None

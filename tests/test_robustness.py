@@ -1,0 +1,190 @@
+"""The bad-input sweep of docs/robustness.md: every row is one case here.
+
+Each bad input must give exit code 2 and exactly one line on stderr (no traceback), and leave
+nothing half-written: no new run folder, no export. Cases run in-process through
+``trainers.cli.main``; only the unreachable-worker case needs its own process.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from run_helpers import TEXT, write_corpus
+
+from trainers.cli import main
+
+PLANETOID_HINT = "is incomplete: missing ind.cora.y"
+
+
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in Path(root).rglob("*"))
+
+
+def _write_inputs(folder):
+    """The bad files of the sweep, written into ``folder``."""
+    (folder / "empty.txt").write_text("")
+    (folder / "binary.bin").write_bytes(bytes(range(256)) * 4)
+    (folder / "latin1.txt").write_bytes("café au lait ".encode("latin-1") * 50)
+    (folder / "short.txt").write_text("abc")
+    (folder / "no_text").mkdir()
+    with open(folder / "huge.txt", "wb") as f:  # sparse: no disk space, no reading
+        f.truncate(2**30 + 1)
+    (folder / "planetoid").mkdir()
+    (folder / "planetoid" / "ind.cora.x").write_bytes(b"not a pickle")
+
+
+TRAIN = ["text", "train", "--steps", "1"]
+CASES = {
+    # id: (argv, a fragment of the expected one-line error)
+    "missing text file": ([*TRAIN, "--text", "nope.txt"], "text file nope.txt does not exist"),
+    "empty text file": ([*TRAIN, "--text", "empty.txt"], "the corpus empty.txt is empty"),
+    "binary file": ([*TRAIN, "--text", "binary.bin"], "binary.bin is not UTF-8 (invalid byte 0x80"),
+    "non-UTF-8 file": ([*TRAIN, "--text", "latin1.txt"],
+                       "latin1.txt is not UTF-8 (invalid byte 0xe9"),
+    "huge file": ([*TRAIN, "--text", "huge.txt"], "huge.txt has 1.0 GiB; the character pipeline"),
+    "folder without .txt": ([*TRAIN, "--text", "no_text"], "folder no_text holds no .txt files"),
+    "text shorter than a window": ([*TRAIN, "--text", "short.txt"],
+                                   "the corpus has 3 characters: too short"),
+    "zero units (text)": ([*TRAIN, "--units", "0"], "units must be at least 1, got 0"),
+    "negative sequence length": ([*TRAIN, "--seq-length", "-3"], "seq_length must be at least 1"),
+    "zero learning rate": ([*TRAIN, "--lr", "0"], "learning rate must be > 0"),
+    "no held-out part": ([*TRAIN, "--validation-fraction", "0"],
+                         "--validation-fraction must be in (0, 1), got 0.0"),
+    "unknown cell": ([*TRAIN, "--cell", "nope"], "unknown cell 'nope'"),
+    "negative temperature": (["text", "sample", "--model", "x", "--temperature", "-1"],
+                             "--temperature must be >= 0"),
+    "zero sample length": (["text", "sample", "--model", "x", "--length", "0"],
+                           "--length must be at least 1"),
+    "missing SavedModel": (["text", "sample", "--model", "nothere"],
+                           "nothere is not a SavedModel folder"),
+    "zero units (memory)": (["memory", "--units", "0"], "--units is 0; give an integer ≥ 1"),
+    "negative length (memory)": (["memory", "--lengths", "-2"], "length -2 is out of range"),
+    "unknown task": (["memory", "--task", "nope"], "unknown task 'nope'"),
+    "repeated seed": (["memory", "--seeds", "1", "1"], "--seeds repeats a seed"),
+    "partial Planetoid folder": (
+        ["graph", "train", "--model", "gcn", "--graph", "cora", "--data-dir", "planetoid"],
+        PLANETOID_HINT),
+    "missing graph file": (["graph", "inspect", "--graph", "nofile.txt"],
+                           "'nofile.txt' is neither a dataset nor a file"),
+    "multiworker without TF_CONFIG": (["memory", "--strategy", "multiworker"],
+                                      "--strategy multiworker needs TF_CONFIG"),
+}
+
+
+def _assert_one_line_error(capsys, code, expected):
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert expected in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv, expected", CASES.values(), ids=CASES.keys())
+def test_bad_input_is_one_line_and_writes_nothing(argv, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    _write_inputs(tmp_path)
+    before = _files(tmp_path)
+    _assert_one_line_error(capsys, main(argv), expected)
+    assert _files(tmp_path) == before
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A folder with a finished tiny text run and its export (saved_models/char_lstm/1)."""
+    folder = tmp_path_factory.mktemp("trained")
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        write_corpus(folder / "corpus.txt")
+        assert main([*TEXT, "--steps", "2"]) == 0
+    finally:
+        os.chdir(cwd)
+    return folder
+
+
+def _break_saved_model(model, how):
+    if how == "corrupt saved_model.pb":
+        (model / "saved_model.pb").write_bytes(b"garbage")
+    elif how == "truncated variables":
+        data = next((model / "variables").glob("*.data-*"))
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    elif how == "missing variables":
+        shutil.rmtree(model / "variables")
+    else:  # a Keras model export has no text-generator signature
+        (model / "saved_model.pb").write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    "how", ["corrupt saved_model.pb", "truncated variables", "missing variables", "empty pb"]
+)
+def test_broken_saved_model_is_one_line(trained, how, tmp_path, monkeypatch, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(trained / "saved_models" / "char_lstm" / "1", model)
+    _break_saved_model(model, how)
+    monkeypatch.chdir(tmp_path)
+    line = _assert_one_line_error(
+        capsys, main(["text", "sample", "--model", str(model), "--prompt", "the"]),
+        "is not a readable text-generator SavedModel",
+    )
+    assert "export it again" in line
+
+
+def test_unknown_prompt_characters_are_generated_from(trained, capsys):
+    model = trained / "saved_models" / "char_lstm" / "1"
+    assert main(["text", "sample", "--model", str(model), "--prompt", "Zé€", "--length", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("Zé€") and len(out[0]) == 3 + 5
+
+
+@pytest.mark.parametrize("how", ["corrupt", "truncated"])
+def test_broken_backup_is_one_line_on_resume(trained, how, tmp_path, monkeypatch, capsys):
+    """An unfinished run whose backup is unreadable: the rerun says so instead of a traceback."""
+    shutil.copytree(trained, tmp_path / "t", ignore=shutil.ignore_patterns("saved_models"))
+    monkeypatch.chdir(tmp_path / "t")
+    (run,) = Path("runs").iterdir()
+    (run / "status.json").write_text(json.dumps({"status": "interrupted"}))
+    checkpoints = run / "backup" / "chief"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "checkpoint").write_text(
+        'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n'
+    )
+    (checkpoints / "ckpt-1.index").write_bytes(b"garbage" if how == "corrupt" else b"")
+    (checkpoints / "ckpt-1.data-00000-of-00001").write_bytes(b"")
+    line = _assert_one_line_error(capsys, main([*TEXT, "--steps", "2"]), "cannot be read")
+    assert str(run.resolve() / "backup") in line and "run the same command again" in line
+    assert list(Path("runs").iterdir()) == [run] and not Path("saved_models").exists()
+    assert json.loads((run / "status.json").read_text())["status"] == "failed"
+
+
+def test_unreachable_worker_fails_in_bounded_time(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workers = ["127.0.0.1:0", f"127.0.0.1:{port}"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        workers[0] = f"127.0.0.1:{s.getsockname()[1]}"
+    tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}
+    env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "SEQGRAPH_CLUSTER_TIMEOUT": "3"}
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "trainers.cli", "memory", "--strategy", "multiworker"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert time.monotonic() - start < 200
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "seqgraph: error: the workers in TF_CONFIG did not all answer within 3 s; start the "
+        "command on every worker listed (or fix the addresses, or raise "
+        "SEQGRAPH_CLUSTER_TIMEOUT)"
+    )
+    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
