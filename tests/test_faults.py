@@ -1,0 +1,168 @@
+"""Faults: SIGKILL and rerun resumes, Ctrl-C stops cleanly, NaN keeps the last good backup,
+an export killed midway leaves no version folder.
+
+"Midway" is detected by polling the run folder (rows of ``history.csv``, written right after
+each epoch's backup), never by sleeping blindly.
+"""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from run_helpers import MEMORY, TEXT, history_file, write_corpus
+
+from trainers.cli import main
+
+# Long enough that the kill lands before the end, short enough to finish quickly on a rerun.
+MEMORY_LONG = [*MEMORY, "--steps", "600"]
+TEXT_LONG = [*TEXT, "--steps", "300", "--log-every", "10"]
+
+
+def _start(argv, cwd):
+    return subprocess.Popen(
+        [sys.executable, "-m", "trainers.cli", *argv], cwd=cwd,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _epochs(root, task):
+    try:
+        with open(history_file(root, task), newline="") as f:
+            return [int(row["epoch"]) for row in csv.DictReader(f)]
+    except (AssertionError, OSError):
+        return []
+
+
+def _kill_after_epoch(process, root, task, after, sig):
+    """Send ``sig`` once ``history.csv`` shows more than ``after`` logged epochs."""
+    deadline = time.monotonic() + 300
+    while len(_epochs(root, task)) <= after:
+        assert process.poll() is None, f"ended before the kill:\n{process.stderr.read()[-3000:]}"
+        assert time.monotonic() < deadline, "no progress in 300 s"
+        time.sleep(0.05)
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+def _finish(argv, cwd):
+    result = subprocess.run([sys.executable, "-m", "trainers.cli", *argv], cwd=cwd,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _status(folder):
+    return json.loads((folder / "status.json").read_text())["status"]
+
+
+def _assert_resumed_history(root, task, epochs):
+    logged = _epochs(root, task)
+    assert logged == sorted(set(logged)), f"epochs repeated (restarted, not resumed): {logged}"
+    assert logged[-1] == epochs - 1 and len(logged) >= epochs - 1  # a kill may cost one row
+
+
+def test_memory_ctrl_c_then_sigkill_then_rerun_completes(tmp_path):
+    code, _, err = _kill_after_epoch(_start(MEMORY_LONG, tmp_path), tmp_path / "runs",
+                                     "memory", 1, signal.SIGINT)
+    assert code == 130
+    assert err.strip().splitlines()[-1] == (
+        "seqgraph memory: interrupted; run the same command again to resume from the last "
+        "checkpoint"
+    ) and "Traceback" not in err
+    (grid,) = (tmp_path / "runs").iterdir()
+    (run,) = (p for p in grid.iterdir() if p.is_dir())
+    assert _status(grid) == _status(run) == "interrupted"
+    assert list((run / "backup").rglob("*.index")), "Ctrl-C lost the last checkpoint"
+
+    interrupted_at = len(_epochs(tmp_path / "runs", "memory"))
+    _kill_after_epoch(_start(MEMORY_LONG, tmp_path), tmp_path / "runs", "memory",
+                      interrupted_at + 1, signal.SIGKILL)
+    assert _status(grid) == "running"  # a SIGKILL leaves no chance to write anything else
+
+    out = _finish(MEMORY_LONG, tmp_path).stdout
+    assert f"Resuming: runs/{grid.name}" in out
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [grid.name]
+    result = json.loads((run / "result.json").read_text())
+    assert result["steps_run"] == 600
+    _assert_resumed_history(tmp_path / "runs", "memory", 60)
+    assert _status(grid) == _status(run) == "finished"
+    assert {"summary.md", "cells.png", "curves_lstm.png"} <= {p.name for p in grid.iterdir()}
+    assert not list((run / "backup").rglob("*"))
+    versions = [p.name for p in (tmp_path / "saved_models" / "memory_palindrome_lstm_L2").iterdir()]
+    assert versions == ["1"]
+
+
+def test_text_sigkill_then_rerun_completes(tmp_path):
+    write_corpus(tmp_path / "corpus.txt")
+    _kill_after_epoch(_start(TEXT_LONG, tmp_path), tmp_path / "runs", "text", 2, signal.SIGKILL)
+    (run,) = (tmp_path / "runs").iterdir()
+    assert _status(run) == "running" and list((run / "backup").rglob("*.index"))
+
+    _finish(TEXT_LONG, tmp_path)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [run.name]
+    result = json.loads((run / "result.json").read_text())
+    assert result["resumed"] and result["steps"] == 300
+    _assert_resumed_history(tmp_path / "runs", "text", 30)
+    assert _status(run) == "finished"
+    expected = {"samples.md", "loss.png", "accuracy.png", "vocabulary.txt", "config.json"}
+    assert expected <= {p.name for p in run.iterdir()}
+    assert (tmp_path / "saved_models" / "char_lstm" / "1" / "saved_model.pb").is_file()
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_last_good_backup(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_corpus(tmp_path / "corpus.txt")
+    # Adam moves every weight by about the learning rate: step 2 sees weights of 1e30.
+    code = main([*TEXT, "--steps", "5", "--lr", "1e30", "--no-export"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [
+        next(line for line in err.splitlines() if "training diverged" in line)
+    ]
+    assert "loss became" in err and "lower the learning rate" in err
+    (run,) = (tmp_path / "runs").iterdir()
+    assert _status(run) == "failed"
+    assert list((run / "backup").rglob("*.index")), "the last good backup was deleted"
+    assert not (tmp_path / "saved_models").exists()
+
+
+EXPORT_SLOWLY = textwrap.dedent(
+    """
+    import time
+    from keras_models.backend import keras
+    from trainers.export import export_saved_model
+
+    save = keras.Model.save
+
+    def save_then_hang(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        time.sleep(600)  # the SavedModel is complete in the temporary folder, not yet renamed
+
+    keras.Model.save = save_then_hang
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    export_saved_model(model, "tiny")
+    """
+)
+
+
+def test_export_killed_midway_leaves_no_version(tmp_path):
+    process = subprocess.Popen([sys.executable, "-c", EXPORT_SLOWLY], cwd=tmp_path,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    model_dir = tmp_path / "saved_models" / "tiny"
+    while not list(model_dir.glob(".1.*/1/saved_model.pb")):
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert not (model_dir / "1").exists()
+
+    from trainers.export import next_version
+
+    assert next_version(model_dir) == 1  # the hidden leftover is not a version
