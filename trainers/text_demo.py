@@ -6,7 +6,7 @@ completes a prompt from the reloaded export, as TensorFlow Serving would.
 """
 
 TITLE = "Text generation: a character-level LSTM"
-DEMO_STEPS = 500
+DEMO_STEPS = 400
 PROMPT = "The import statement"
 
 
