@@ -81,7 +81,11 @@ def read_tfds(name, data_dir=None):
     if not text_keys:
         raise UsageError(f"dataset {name!r} has no text feature; choose a text dataset")
     key = "text" if "text" in text_keys else text_keys[0]
-    builder.download_and_prepare()
+    try:
+        builder.download_and_prepare()
+    except AssertionError as error:  # how TFDS reports a missing manual folder
+        problem = str(error).split(". ")[0]
+        raise UsageError(f"{problem}; put the UTF-8 .txt files of your corpus there") from None
     dataset = builder.as_dataset(split="train").map(lambda ex: ex[key])
     pieces = [t.decode("utf-8") for t in dataset.as_numpy_iterator()]
     return "\n".join(pieces).replace("\r\n", "\n")

@@ -7,6 +7,7 @@ import tensorflow_datasets as tfds
 
 from pipelines.local_text_tfds import prepare_local_text
 from pipelines.text_corpus import load_corpus
+from trainers.errors import UsageError
 
 
 @pytest.fixture
@@ -35,3 +36,8 @@ def test_local_text_is_served_by_tfds_load_offline(tmp_path, offline):
     assert texts["b_second.txt"] == "Zweites Buch: Größe.\n"  # BOM dropped, CRLF normalised
     corpus = load_corpus(tfds_name="local_text", data_dir=tmp_path / "tfds")
     assert corpus == "\n".join(e["text"].numpy().decode() for e in examples)
+
+
+def test_missing_manual_folder_is_one_clear_error(tmp_path, offline):
+    with pytest.raises(UsageError, match="manual does not exist or is empty; put the UTF-8"):
+        load_corpus(tfds_name="local_text", data_dir=tmp_path / "tfds")
