@@ -10,8 +10,8 @@ import importlib
 import logging
 import os
 import sys
+from importlib.metadata import version
 
-from keras_models.version import __version__
 from trainers.errors import TrainingDiverged, UsageError
 
 COMMANDS = {
@@ -39,7 +39,7 @@ def build_parser():
         prog="seqgraph",
         description="Recurrent and graph neural networks on Keras 2 (tf-keras).",
     )
-    parser.add_argument("--version", action="version", version=f"seqgraph {__version__}")
+    parser.add_argument("--version", action="version", version=f"seqgraph {version('seqgraph')}")
     parser.add_argument(
         "--verbose", action="store_true", help="show TensorFlow's own start-up and log messages"
     )
