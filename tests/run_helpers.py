@@ -5,11 +5,10 @@ import random
 from pathlib import Path
 
 MEMORY = ["memory", "--cells", "lstm", "--lengths", "2", "--seeds", "1", "--steps", "20",
-          "--units", "8", "--embedding-dim", "4", "--batch-size", "16", "--heldout-size", "100",
-          "--deterministic"]
+          "--units", "8", "--embedding-dim", "4", "--batch-size", "16", "--heldout-size", "100"]
 TEXT = ["text", "train", "--text", "corpus.txt", "--seq-length", "8", "--layers", "1",
         "--units", "8", "--embedding-dim", "4", "--batch-size", "8", "--steps", "4",
-        "--log-every", "1", "--sample-length", "10", "--seed", "3", "--deterministic"]
+        "--log-every", "1", "--sample-length", "10", "--seed", "3"]
 
 
 def write_corpus(path, words=600):

@@ -58,7 +58,7 @@ def single_and_mirrored(tmp_path_factory):
         "text_a": TEXT_RUN, "text_b": TEXT_RUN,
         "text_mirrored": [*TEXT_RUN, "--strategy", "mirrored"],
     }
-    runs = [[*argv, "--runs-dir", name, "--saved-models", f"{name}_models"]
+    runs = [[*argv, "--deterministic", "--runs-dir", name, "--saved-models", f"{name}_models"]
             for name, argv in names.items()]
     _finish(_driver("split", runs, cwd))
     return {name: history_losses(cwd / name) for name in names}
@@ -96,7 +96,8 @@ def test_two_workers_on_localhost(tmp_path, single_and_mirrored):
         scratch.mkdir()
         write_corpus(cwd / "corpus.txt")
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        runs = [[*MEMORY, "--strategy", "multiworker"], [*TEXT_RUN, "--strategy", "multiworker"]]
+        runs = [[*argv, "--strategy", "multiworker", "--deterministic"]
+                for argv in (MEMORY, TEXT_RUN)]
         env = {"TF_CONFIG": json.dumps(tf_config), "TMPDIR": str(scratch)}
         processes.append(_driver("none", runs, cwd, env))
     for process in processes:
