@@ -73,8 +73,9 @@ _WATCHDOG = """
 import os, signal, sys, time
 parent, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 time.sleep(timeout)
-print(message, file=sys.stderr, flush=True)
-os.kill(parent, signal.SIGKILL)
+if os.getppid() == parent:  # else the command already ended and its pid may be reused
+    print(message, file=sys.stderr, flush=True)
+    os.kill(parent, signal.SIGKILL)
 """
 
 
