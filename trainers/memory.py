@@ -20,7 +20,7 @@ from keras_models.memory_model import build_memory_model
 from pipelines.memory_tasks import heldout_set, make_dataset, task_spec
 from trainers.atomic import write_text
 from trainers.callbacks import standard_callbacks
-from trainers.distribute import shard_by_data
+from trainers.distribute import chief_path, shard_by_data
 from trainers.export import export_saved_model
 from trainers.run_dir import read_status, run_status, write_config
 from trainers.seeding import seed_everything
@@ -177,14 +177,16 @@ def _hparams_callback(run_dir, config):
 def run_grid(configs, grid_dir, saved_models, *, log=print, strategy=None):
     """Run every config in ``grid_dir/<name>/`` (skipping finished ones); return the results.
 
-    Each run builds and trains its model under ``strategy.scope()`` (default: one device).
+    Each run builds and trains its model under ``strategy.scope()`` (default: one device). Every
+    worker of a cluster skips what the chief's folder says is finished, so they stay in step.
     """
     strategy = strategy or tf.distribute.get_strategy()
     results = []
     for i, config in enumerate(configs, 1):
         run_dir = Path(grid_dir) / config.name
-        result_file = run_dir / "result.json"
-        if read_status(run_dir) == "finished" and result_file.exists():
+        chief_run_dir = chief_path(run_dir, strategy)
+        result_file = chief_run_dir / "result.json"
+        if read_status(chief_run_dir) == "finished" and result_file.exists():
             log(f"[{i}/{len(configs)}] {config.name}: finished earlier, skipped")
             results.append(json.loads(result_file.read_text(encoding="utf-8")))
             continue
