@@ -18,8 +18,8 @@ from run_helpers import MEMORY, TEXT, history_file, write_corpus
 from trainers.cli import main
 
 # Long enough that the kill lands before the end, short enough to finish quickly on a rerun.
-MEMORY_LONG = [*MEMORY, "--steps", "600"]
-TEXT_LONG = [*TEXT, "--steps", "300", "--log-every", "10"]
+MEMORY_LONG = [*MEMORY, "--steps", "400"]
+TEXT_LONG = [*TEXT, "--steps", "200", "--log-every", "10"]
 
 
 def _start(argv, cwd):
@@ -88,8 +88,8 @@ def test_memory_ctrl_c_then_sigkill_then_rerun_completes(tmp_path):
     assert f"Resuming: runs/{grid.name}" in out
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [grid.name]
     result = json.loads((run / "result.json").read_text())
-    assert result["steps_run"] == 600
-    _assert_resumed_history(tmp_path / "runs", "memory", 60)
+    assert result["steps_run"] == 400
+    _assert_resumed_history(tmp_path / "runs", "memory", 40)
     assert _status(grid) == _status(run) == "finished"
     assert {"summary.md", "cells.png", "curves_lstm.png"} <= {p.name for p in grid.iterdir()}
     assert not list((run / "backup").rglob("*"))
@@ -106,8 +106,8 @@ def test_text_sigkill_then_rerun_completes(tmp_path):
     _finish(TEXT_LONG, tmp_path)
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [run.name]
     result = json.loads((run / "result.json").read_text())
-    assert result["resumed"] and result["steps"] == 300
-    _assert_resumed_history(tmp_path / "runs", "text", 30)
+    assert result["resumed"] and result["steps"] == 200
+    _assert_resumed_history(tmp_path / "runs", "text", 20)
     assert _status(run) == "finished"
     expected = {"samples.md", "loss.png", "accuracy.png", "vocabulary.txt", "config.json"}
     assert expected <= {p.name for p in run.iterdir()}
