@@ -41,6 +41,7 @@ def make_graph(names, edges, x=None, labels=None, class_names=(), masks=None):
     ``labels`` holds a class index per node (-1 = unlabelled); ``masks`` maps train/val/test to
     boolean arrays.
     """
+    import keras_models.backend  # noqa: F401  (one Keras before spektral loads TensorFlow)
     from spektral.data import Graph  # spektral loads TensorFlow: only when a graph is built
 
     n = len(names)
