@@ -22,9 +22,10 @@ import sys
 import time
 from pathlib import Path
 
+from keras_models.backend import keras, tf
+
 import numpy as np
 
-from keras_models.backend import keras, tf
 from keras_models.lstm_cell import LSTMCell
 from keras_models.peephole_lstm_cell import PeepholeLSTMCell
 from trainers.atomic import write_text

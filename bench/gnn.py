@@ -112,6 +112,7 @@ def main():
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from keras_models.backend import tf
+
     from pipelines.graph_datasets import load_graph
     from trainers.graph_train import DEFAULTS, fit_one
 

@@ -66,6 +66,7 @@ def torch_reference(threads):
 def keras_model(cell):
     """Our ``CharModel`` compiled as ``seqgraph text train`` does; ``model.fit`` for n steps."""
     from keras_models.backend import tf
+
     from keras_models.char_model import CharModel
     from trainers.text_train import TextConfig, compile_model
 
@@ -107,6 +108,7 @@ def measure_generation(repeats):
     runs; wall seconds are what a client waits.
     """
     from keras_models.backend import tf
+
     from keras_models.char_generator import CharGenerator
     from keras_models.char_model import CharModel
     from pipelines.char_dataset import write_vocabulary

@@ -1,6 +1,7 @@
 """seqgraph's Keras layers and models (Keras 2 from tf-keras, chosen in ``backend``)."""
 
 from keras_models.backend import keras, tf  # noqa: F401  (must run before anything touches tf.keras)
+
 from keras_models.lstm_cell import LSTMCell  # noqa: F401
 from keras_models.peephole_lstm_cell import PeepholeLSTMCell  # noqa: F401
 from keras_models.recurrent import CELL_CHOICES, make_rnn  # noqa: F401

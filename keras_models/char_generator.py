@@ -18,8 +18,9 @@ temperature 0 is greedy; ``generated`` is the continuation (the prompt is not re
 
 from pathlib import Path
 
-from keras_models import samplers
 from keras_models.backend import tf
+
+from keras_models import samplers
 from trainers.errors import UsageError
 
 REPLACEMENT_CHARACTER = 0xFFFD

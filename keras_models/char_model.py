@@ -6,6 +6,7 @@ For ids ``x[b, t]``: ``e = E[x]``, ``h¹ = RNN₁(e)``, …, ``hᴸ = RNN_L(hᴸ
 """
 
 from keras_models.backend import keras, tf
+
 from keras_models.recurrent import make_rnn
 
 

@@ -10,10 +10,11 @@ Inputs: node features ``x`` ``(n_nodes, n_features)`` and the adjacency ``A`` as
 Output: class probabilities ``(n_nodes, n_classes)``.
 """
 
+from keras_models.backend import keras, tf
+
 import numpy as np
 import scipy.sparse as sp
 
-from keras_models.backend import keras, tf
 from keras_models.spektral_compat import GATConv
 
 PAPER_L2 = 2.5e-4

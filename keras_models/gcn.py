@@ -10,6 +10,7 @@ L2: the paper's ``5e-4 · ½‖W₀‖²`` is Keras ``l2(2.5e-4)`` (Keras' ``l2(
 """
 
 from keras_models.backend import keras, tf
+
 from keras_models.graph_utils import normalized_adjacency
 from keras_models.spektral_compat import GCNConv
 

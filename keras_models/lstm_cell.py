@@ -14,6 +14,7 @@ two unchanged. Parameters: 4·(H·I + H·H + H) for H units and input width I.
 """
 
 from keras_models.backend import keras, tf
+
 from keras_models.cell_base import GatedCellBase
 
 _BLOCKS = {

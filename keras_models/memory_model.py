@@ -5,6 +5,7 @@ Output: class probabilities ``[batch, num_classes]`` read from the last hidden s
 """
 
 from keras_models.backend import keras
+
 from keras_models.recurrent import CELL_CHOICES, make_rnn
 
 MEMORY_CELLS = CELL_CHOICES + ("bilstm",)

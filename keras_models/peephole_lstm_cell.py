@@ -25,6 +25,7 @@ Parameters: 4·(H·I + H·H + H) + 3·H.
 """
 
 from keras_models.backend import keras, tf
+
 from keras_models.cell_base import GatedCellBase, resolve_initializer
 
 VARIANTS = ("assignment", "classic")

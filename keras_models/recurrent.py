@@ -5,6 +5,7 @@ in ``keras.layers.Bidirectional`` for a bidirectional layer.
 """
 
 from keras_models.backend import keras
+
 from keras_models.cell_base import resolve_initializer
 from keras_models.lstm_cell import LSTMCell
 from keras_models.peephole_lstm_cell import PeepholeLSTMCell

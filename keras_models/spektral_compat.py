@@ -16,7 +16,8 @@ Use these classes instead of ``spektral.layers.GCNConv``/``GATConv``; they are r
 ``seqgraph>`` so Keras can reload models that contain them.
 """
 
-from keras_models.backend import keras, tf  # noqa: F401, I001  (one Keras before spektral)
+from keras_models.backend import keras, tf  # noqa: F401  (one Keras before spektral)
+
 from spektral.layers import GATConv as _SpektralGATConv
 from spektral.layers import GCNConv as _SpektralGCNConv
 from spektral.layers.convolutional.conv import check_dtypes

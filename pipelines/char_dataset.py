@@ -15,9 +15,10 @@ target once.
 from dataclasses import dataclass
 from pathlib import Path
 
+from keras_models.backend import keras, tf
+
 import numpy as np
 
-from keras_models.backend import keras, tf
 from trainers.atomic import write_text
 from trainers.errors import UsageError
 

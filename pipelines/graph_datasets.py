@@ -42,6 +42,7 @@ def make_graph(names, edges, x=None, labels=None, class_names=(), masks=None):
     boolean arrays.
     """
     import keras_models.backend  # noqa: F401  (one Keras before spektral loads TensorFlow)
+
     from spektral.data import Graph  # spektral loads TensorFlow: only when a graph is built
 
     n = len(names)

@@ -11,8 +11,9 @@ false). The prepared copy is cached under ``data_dir/local_text/``; delete it af
 the files.
 """
 
-import keras_models.backend  # noqa: F401, I001  (tf-keras before TFDS touches tf.keras)
 from pathlib import Path
+
+import keras_models.backend  # noqa: F401  (tf-keras before TFDS touches tf.keras)
 
 import tensorflow_datasets as tfds
 

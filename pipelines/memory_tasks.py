@@ -27,9 +27,9 @@ second (see ``bench/memory.py``), far above what training consumes.
 
 import dataclasses
 
-import numpy as np
-
 from keras_models.backend import tf
+
+import numpy as np
 
 TASKS = ("palindrome", "baum_sweet", "random_combinations")
 PAD, BIT0, BIT1 = 0, 1, 2

@@ -8,9 +8,10 @@ when no folder is given) go to a hidden sibling folder that is renamed into plac
 Split: the public Planetoid split (Cora 140 train / 500 validation / 1000 test).
 """
 
-from pathlib import Path  # noqa: I001  (one Keras from the backend before spektral)
+from pathlib import Path
 
 from keras_models.backend import tf  # noqa: F401
+
 from spektral.datasets import Citation
 from spektral.datasets.utils import DATASET_FOLDER
 

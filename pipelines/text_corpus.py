@@ -67,7 +67,8 @@ def read_text_folder(folder):
 
 def read_tfds(name, data_dir=None):
     """Concatenate the text feature of every example of ``name``'s ``train`` split."""
-    import keras_models.backend  # noqa: F401, I001  (tf-keras before TFDS touches tf.keras)
+    import keras_models.backend  # noqa: F401  (tf-keras before TFDS touches tf.keras)
+
     import tensorflow_datasets as tfds
 
     import pipelines.local_text_tfds  # noqa: F401  (registers ``local_text``)

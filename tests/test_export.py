@@ -1,9 +1,10 @@
 """The export helper: integer versions, Keras and tf.Module exports, atomic on failure."""
 
+from keras_models.backend import keras, tf
+
 import numpy as np
 import pytest
 
-from keras_models.backend import keras, tf
 from trainers import export
 from trainers.atomic import write_text
 

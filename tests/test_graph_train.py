@@ -2,10 +2,11 @@
 
 import json
 
+from keras_models.backend import keras
+
 import numpy as np
 import pytest
 
-from keras_models.backend import keras
 from pipelines.graph_datasets import example_graph, karate_graph
 from trainers.cli import main
 from trainers.graph_train import (

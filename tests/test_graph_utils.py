@@ -1,12 +1,13 @@
 """Graph algebra (Ã, Â, propagation depth) and the spektral layers against NumPy references."""
 
+from keras_models.backend import keras, tf
+
 import networkx as nx
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from spektral.utils import gcn_filter
 
-from keras_models.backend import keras, tf
 from keras_models.graph_utils import (
     UNREACHABLE,
     normalized_adjacency,

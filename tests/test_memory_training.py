@@ -3,10 +3,11 @@ presets and the one-line errors."""
 
 import json
 
+from keras_models.backend import tf
+
 import numpy as np
 import pytest
 
-from keras_models.backend import tf
 from keras_models.memory_model import build_memory_model
 from pipelines.memory_tasks import heldout_set
 from trainers import memory_command

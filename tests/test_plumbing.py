@@ -2,10 +2,11 @@
 
 import json
 
+from keras_models.backend import keras, tf
+
 import numpy as np
 import pytest
 
-from keras_models.backend import keras, tf
 from trainers import distribute, run_dir
 from trainers.callbacks import standard_callbacks
 from trainers.errors import TrainingDiverged, UsageError

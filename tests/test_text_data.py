@@ -1,9 +1,10 @@
 """Text corpus and character pipeline: sources, encoding errors, vocabulary, windows, hold-out."""
 
+from keras_models.backend import tf
+
 import numpy as np
 import pytest
 
-from keras_models.backend import tf
 from pipelines import char_dataset, text_corpus
 from trainers.errors import UsageError
 

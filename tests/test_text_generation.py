@@ -1,10 +1,11 @@
 """Character model, samplers, in-graph generation and the exported serving signature."""
 
+from keras_models.backend import tf
+
 import numpy as np
 import pytest
 
 from keras_models import samplers
-from keras_models.backend import tf
 from keras_models.char_generator import CharGenerator
 from keras_models.char_model import CharModel
 from pipelines import char_dataset

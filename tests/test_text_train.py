@@ -5,10 +5,11 @@ import json
 import math
 import re
 
+from keras_models.backend import tf
+
 import numpy as np
 import pytest
 
-from keras_models.backend import tf
 from keras_models.char_model import CharModel
 from trainers import cli, text_train
 from trainers.text_train import TextConfig

@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 from keras_models.backend import keras, tf
+
 from trainers.distribute import chief_path
 from trainers.errors import TrainingDiverged, UsageError
 

@@ -8,6 +8,7 @@ half-written version that Serving would try to load.
 from pathlib import Path
 
 from keras_models.backend import keras, tf
+
 from trainers.atomic import atomic_path
 
 SAVED_MODELS_ROOT = Path("saved_models")

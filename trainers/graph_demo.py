@@ -11,9 +11,10 @@ SEED = 0
 
 
 def run(run_dir, saved_models):
+    from keras_models.backend import tf
+
     import numpy as np
 
-    from keras_models.backend import tf
     from pipelines.graph_datasets import example_graph, karate_graph
     from trainers.graph_command import inspect_text, train_and_report
     from trainers.graph_plots import draw_graph

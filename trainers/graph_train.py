@@ -10,10 +10,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from keras_models.backend import keras, tf
+
 import numpy as np
 
 from keras_models import gat, gcn
-from keras_models.backend import keras, tf
 from trainers.callbacks import standard_callbacks
 from trainers.export import SAVED_MODELS_ROOT, export_saved_model
 from trainers.seeding import seed_everything

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from keras_models.backend import keras, tf
+
 from keras_models.memory_model import build_memory_model
 from pipelines.memory_tasks import heldout_set, make_dataset, task_spec
 from trainers.atomic import write_text

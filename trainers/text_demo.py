@@ -12,6 +12,7 @@ PROMPT = "The import statement"
 
 def run(run_dir, saved_models):
     from keras_models.backend import tf
+
     from trainers.text_train import TextConfig, train_text
 
     config = TextConfig(steps=DEMO_STEPS, log_every=100, sample_length=120)

@@ -18,9 +18,10 @@ import math
 import time
 from pathlib import Path
 
+from keras_models.backend import keras, tf
+
 import numpy as np
 
-from keras_models.backend import keras, tf
 from keras_models.char_generator import CharGenerator
 from keras_models.char_model import CharModel
 from pipelines import char_dataset
