@@ -1,11 +1,12 @@
 """The ``seqgraph`` command: one subcommand per capability.
 
 Each subcommand lives in a light module (no TensorFlow at import time) with ``add_arguments``
-and ``run``; TensorFlow loads only once the arguments are parsed and the log level is set.
+and ``run``; TensorFlow loads only once the arguments are parsed, quietly unless ``--verbose``.
 User mistakes raise ``UsageError`` and become one line on stderr with exit code 2.
 """
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -54,18 +55,39 @@ def build_parser():
     return parser
 
 
-def quiet_tensorflow(verbose):
-    """Hide TensorFlow's start-up noise unless ``verbose``; call before TensorFlow is imported."""
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """Point file descriptor 2 at /dev/null: TensorFlow's C++ start-up lines bypass Python."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_tensorflow(verbose):
+    """Import TensorFlow (through the one-Keras backend), hiding its start-up noise unless
+    ``verbose``: the C++ lines printed before logging is set up, and INFO/WARNING logs."""
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "3"
-    if not verbose:
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
-        logging.getLogger("absl").setLevel(logging.ERROR)
+    if verbose:
+        import keras_models.backend  # noqa: F401
+        return
+    with _stderr_to_devnull():
+        import keras_models.backend  # noqa: F401
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def main(argv=None):
     """Entry point of the ``seqgraph`` console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    quiet_tensorflow(args.verbose)
+    load_tensorflow(args.verbose)
     return run_command(args)
 
 
