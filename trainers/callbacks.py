@@ -1,6 +1,7 @@
 """The standard Keras callbacks every seqgraph trainer uses."""
 
 import math
+import sys
 from pathlib import Path
 
 from keras_models.backend import keras, tf
@@ -55,3 +56,37 @@ class CheckedBackupAndRestore(keras.callbacks.BackupAndRestore):
                 f"the backup in {self.backup_dir} cannot be read ({reason}); the run is marked "
                 "failed: run the same command again to start it over"
             ) from None
+
+
+class StepProgress(keras.callbacks.Callback):
+    """One Keras progress bar over a whole run's optimizer steps, advanced every logging period.
+
+    For trainers whose Keras "epoch" is a short logging interval, where Keras' own per-epoch
+    bar would print hundreds of lines. Resumed runs start the bar where the backup left off.
+    """
+
+    def __init__(self, total_steps, metrics=("loss", "accuracy")):
+        super().__init__()
+        self.total_steps = total_steps
+        self.metrics = metrics
+
+    def on_train_begin(self, logs=None):
+        interval = 0.5 if sys.stdout.isatty() else 30.0  # a line per 30 s in a log file
+        self.bar = keras.utils.Progbar(
+            self.total_steps, stateful_metrics=self.metrics, interval=interval, unit_name="step"
+        )
+
+    def _update(self, logs, finalize=None):
+        values = [(m, logs[m]) for m in self.metrics if m in (logs or {})]
+        self.bar.update(self.steps_done, values, finalize=finalize)
+
+    @property
+    def steps_done(self):
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._update(logs)
+
+    def on_train_end(self, logs=None):
+        if self.steps_done < self.total_steps:  # stopped early: close the bar where it is
+            self._update(logs, finalize=True)

@@ -20,7 +20,7 @@ from keras_models.backend import keras, tf
 from keras_models.memory_model import build_memory_model
 from pipelines.memory_tasks import heldout_set, make_dataset, task_spec
 from trainers.atomic import write_text
-from trainers.callbacks import standard_callbacks
+from trainers.callbacks import StepProgress, standard_callbacks
 from trainers.distribute import chief_path, shard_by_data
 from trainers.export import export_saved_model
 from trainers.run_dir import read_status, run_status, write_config
@@ -134,7 +134,10 @@ def train_run(config, run_dir, saved_models):
     )
     heldout = heldout_set(config.task, config.length, config.heldout_size, config.heldout_seed)
     epochs = math.ceil(config.steps / LOG_EVERY)
-    callbacks = standard_callbacks(run_dir) + [_hparams_callback(run_dir, config)]
+    callbacks = [
+        *standard_callbacks(run_dir), _hparams_callback(run_dir, config),
+        StepProgress(config.steps),
+    ]
     validation = {}
     if config.early_stop is not None:
         callbacks.append(StopAtHeldOutAccuracy(config.early_stop))
