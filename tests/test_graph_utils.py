@@ -125,7 +125,7 @@ def test_layers_config_round_trip():
 def test_sparse_and_dense_adjacency_give_the_same_gcn_output():
     a_hat = sp.csr_matrix(normalized_adjacency(example_graph().a).astype("float32"))
     x = np.eye(6, dtype="float32")
-    layer = GCNConv(2)
+    layer = GCNConv(2, kernel_initializer=keras.initializers.GlorotUniform(seed=4))
     dense = layer([tf.constant(x), tf.constant(a_hat.toarray())]).numpy()
     sparse = layer([tf.constant(x), tf.sparse.from_dense(a_hat.toarray())]).numpy()
-    np.testing.assert_allclose(dense, sparse, rtol=1e-6)
+    np.testing.assert_allclose(dense, sparse, rtol=1e-6, atol=1e-7)
