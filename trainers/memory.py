@@ -8,7 +8,6 @@ A finished run keeps ``result.json``; rerunning an interrupted grid skips finish
 resumes the unfinished one from its backup.
 """
 
-import csv
 import dataclasses
 import json
 import math
@@ -23,7 +22,7 @@ from trainers.atomic import write_text
 from trainers.callbacks import StepProgress, standard_callbacks
 from trainers.distribute import chief_path, shard_by_data
 from trainers.export import export_saved_model
-from trainers.run_dir import read_status, run_status, write_config
+from trainers.run_dir import read_history, read_status, run_status, write_config
 from trainers.seeding import seed_everything
 
 LOG_EVERY = 10
@@ -87,25 +86,19 @@ class StopAtHeldOutAccuracy(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def read_steps_history(history_csv):
+    """A run's history.csv as ``{"step": [...], column: [...]}``, one entry per logged period."""
+    history = read_history(history_csv)
+    history["step"] = [(int(epoch) + 1) * LOG_EVERY for epoch in history.get("epoch", [])]
+    return history
+
+
 def first_step_reaching(history_csv, threshold=REACHED, column="accuracy"):
     """The first step whose logged ``column`` is ≥ ``threshold`` (None if never)."""
-    with open(history_csv, newline="") as f:
-        for row in csv.DictReader(f):
-            value = row.get(column, "")
-            if value not in ("", "NA") and float(value) >= threshold:
-                return (int(row["epoch"]) + 1) * LOG_EVERY
-    return None
-
-
-def read_history(history_csv):
-    """``{"step": [...], "accuracy": [...], "loss": [...]}`` from a run's history.csv."""
-    history = {"step": [], "accuracy": [], "loss": []}
-    with open(history_csv, newline="") as f:
-        for row in csv.DictReader(f):
-            history["step"].append((int(row["epoch"]) + 1) * LOG_EVERY)
-            history["accuracy"].append(float(row["accuracy"]))
-            history["loss"].append(float(row["loss"]))
-    return history
+    history = read_steps_history(history_csv)
+    values = history.get(column, [math.nan] * len(history["step"]))
+    reached = (s for s, v in zip(history["step"], values, strict=True) if v >= threshold)
+    return next(reached, None)
 
 
 def _validation_epochs(config, epochs):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from trainers.atomic import save_figure, write_text
-from trainers.memory import REACHED, read_history
+from trainers.memory import REACHED, read_steps_history
 
 
 def mean_std_curves(histories, key):
@@ -31,7 +31,7 @@ def _group(results, grid_dir):
     groups = defaultdict(lambda: defaultdict(list))
     for r in results:
         run_dir = Path(grid_dir) / f"{r['cell']}-L{r['length']}-seed{r['seed']}"
-        groups[r["cell"]][r["length"]].append(read_history(run_dir / "history.csv"))
+        groups[r["cell"]][r["length"]].append(read_steps_history(run_dir / "history.csv"))
     return groups
 
 

@@ -7,7 +7,9 @@ reopens the unfinished folder with the same configuration, and training resumes 
 """
 
 import contextlib
+import csv
 import json
+import math
 import time
 from pathlib import Path
 
@@ -83,3 +85,11 @@ def run_status(run_dir):
         _write_status(run_dir, "failed")
         raise
     _write_status(run_dir, "finished")
+
+
+def read_history(path):
+    """A run's ``history.csv`` (Keras' CSVLogger) as ``{column: [floats]}``; "NA" becomes NaN."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    columns = rows[0].keys() if rows else ()
+    return {k: [math.nan if r[k] in ("", "NA") else float(r[k]) for r in rows] for k in columns}

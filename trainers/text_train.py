@@ -11,7 +11,6 @@ gets ``vocabulary.txt``, ``loss.png``, ``accuracy.png`` and ``result.json``; the
 exported to ``saved_models/char_lstm/<version>/``.
 """
 
-import csv
 import dataclasses
 import json
 import math
@@ -31,7 +30,7 @@ from trainers.callbacks import standard_callbacks
 from trainers.distribute import shard_by_data
 from trainers.errors import require
 from trainers.export import SAVED_MODELS_ROOT, export_saved_model
-from trainers.run_dir import RUNS_ROOT, open_run_dir, run_status
+from trainers.run_dir import RUNS_ROOT, open_run_dir, read_history, run_status
 from trainers.seeding import seed_everything
 
 EXPORT_NAME = "char_lstm"
@@ -139,13 +138,6 @@ class SamplesCallback(keras.callbacks.Callback):
         with self.writer.as_default():
             tf.summary.text("samples", heading + body, step=step)
         self.writer.flush()
-
-
-def read_history(path):
-    """``history.csv`` as ``{column: [floats]}``."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return {key: [float(r[key]) for r in rows] for key in (rows[0] if rows else {})}
 
 
 def plot_history(history, steps_per_epoch, run_dir):
