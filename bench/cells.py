@@ -26,6 +26,7 @@ from keras_models.backend import keras, tf
 
 import numpy as np
 
+from keras_models.fused_lstm import FusedLSTM
 from keras_models.lstm_cell import LSTMCell
 from keras_models.peephole_lstm_cell import PeepholeLSTMCell
 from trainers.atomic import write_text
@@ -36,6 +37,7 @@ VOCAB, EMBED = 10, 1
 MODELS = {
     "keras.layers.LSTM": lambda units: keras.layers.LSTM(units),
     "RNN(LSTMCell)": lambda units: keras.layers.RNN(LSTMCell(units)),
+    "FusedLSTM(LSTMCell)": lambda units: FusedLSTM(LSTMCell(units)),
     "RNN(PeepholeLSTMCell) assignment": lambda units: keras.layers.RNN(PeepholeLSTMCell(units)),
     "RNN(PeepholeLSTMCell) classic": lambda units: keras.layers.RNN(
         PeepholeLSTMCell(units, variant="classic")

@@ -7,6 +7,7 @@ in ``keras.layers.Bidirectional`` for a bidirectional layer.
 from keras_models.backend import keras
 
 from keras_models.cell_base import resolve_initializer
+from keras_models.fused_lstm import FusedLSTM
 from keras_models.lstm_cell import LSTMCell
 from keras_models.peephole_lstm_cell import PeepholeLSTMCell
 from trainers.errors import UsageError
@@ -34,5 +35,6 @@ def make_rnn(cell, units, *, return_sequences=False, return_state=False, initial
         return keras.layers.LSTM(units, **init, **options)
     if cell == "keras_gru":
         return keras.layers.GRU(units, **init, **options)
-    cell_class = LSTMCell if cell == "lstm" else PeepholeLSTMCell
-    return keras.layers.RNN(cell_class(units, **init), **options)
+    if cell == "lstm":
+        return FusedLSTM(LSTMCell(units, **init), **options)
+    return keras.layers.RNN(PeepholeLSTMCell(units, **init), **options)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from keras_models import CELL_CHOICES, LSTMCell, PeepholeLSTMCell, keras, make_rnn, tf
+from keras_models.fused_lstm import FusedLSTM
 from trainers.errors import UsageError
 
 BATCH, STEPS, INPUT, UNITS = 3, 6, 4, 5
@@ -91,29 +92,76 @@ def assign_named(cell, named):
         getattr(cell, attribute).assign(np.concatenate([named[n] for n in names], axis=-1))
 
 
-@pytest.mark.parametrize("mask", [None, PADDED], ids=["no_mask", "mask"])
-def test_lstm_cell_matches_keras_lstm_outputs_states_and_gradients(mask):
-    xs = tf.constant(random_inputs())
-    mask = None if mask is None else tf.constant(mask)
-    theirs = keras.layers.LSTM(UNITS, return_sequences=True, return_state=True)
+LSTM_LAYERS = {"per_step": keras.layers.RNN, "fused": FusedLSTM}
+
+
+def lstm_pair(layer_class, seed=2, **kwargs):
+    """Keras' LSTM with N(0, 0.5²) weights and ``layer_class(LSTMCell)`` holding the same."""
+    theirs = keras.layers.LSTM(UNITS, return_sequences=True, return_state=True, **kwargs)
     theirs.build((None, None, INPUT))
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed)
     theirs.set_weights([rng.normal(0, 0.5, w.shape) for w in theirs.get_weights()])
-    ours = keras.layers.RNN(LSTMCell(UNITS), return_sequences=True, return_state=True)
+    ours = layer_class(LSTMCell(UNITS), return_sequences=True, return_state=True, **kwargs)
     ours.build((None, None, INPUT))
     assign_named(ours.cell, keras_blocks_by_name(theirs))
+    return ours, theirs
+
+
+def outputs_and_gradients(layer, xs, initial_state=None, mask=None):
+    """Outputs, states and gradients of a random projection of them (inputs, states, weights)."""
+    rng = np.random.default_rng(3)
     probe = tf.constant(rng.normal(size=(BATCH, STEPS, UNITS)), tf.float32)
+    sources = [xs] + list(initial_state or [])
+    with tf.GradientTape() as tape:
+        tape.watch(sources)
+        out, h, c = layer(xs, mask=mask, initial_state=initial_state)
+        loss = tf.reduce_sum(out * probe) + tf.reduce_sum(h * c)
+    return [out, h, c, *tape.gradient(loss, sources + layer.trainable_weights)]
 
-    def run(layer):
-        with tf.GradientTape() as tape:
-            tape.watch(xs)
-            out, h, c = layer(xs, mask=mask)
-            loss = tf.reduce_sum(out * probe) + tf.reduce_sum(h * c)
-        grads = tape.gradient(loss, [xs, *layer.trainable_weights])
-        return [out, h, c, *grads]
 
-    for a, b in zip(run(ours), run(theirs), strict=True):
+@pytest.mark.parametrize("layer_class", LSTM_LAYERS.values(), ids=LSTM_LAYERS)
+@pytest.mark.parametrize("mask", [None, PADDED], ids=["no_mask", "mask"])
+def test_lstm_cell_matches_keras_lstm_outputs_states_and_gradients(layer_class, mask):
+    xs = tf.constant(random_inputs())
+    mask = None if mask is None else tf.constant(mask)
+    ours, theirs = lstm_pair(layer_class)
+    for a, b in zip(outputs_and_gradients(ours, xs, mask=mask),
+                    outputs_and_gradients(theirs, xs, mask=mask), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_lstm_in_a_graph_with_unknown_length_and_initial_state(monkeypatch):
+    """The fused path (the cell is never called per step) inside tf.function, length unknown."""
+    ours, theirs = lstm_pair(FusedLSTM, seed=4)
+    rng = np.random.default_rng(5)
+    states = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32) for _ in range(2)]
+    spec = tf.TensorSpec((BATCH, None, INPUT), tf.float32)
+    expected = outputs_and_gradients(theirs, tf.constant(random_inputs()), states)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the fused path called the cell")
+
+    monkeypatch.setattr(LSTMCell, "call", refuse)
+    fused = tf.function(lambda xs: outputs_and_gradients(ours, xs, states), input_signature=[spec])
+    for a, b in zip(fused(tf.constant(random_inputs())), expected, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_lstm_last_output_only_and_config_round_trip():
+    layer = FusedLSTM(LSTMCell(UNITS))
+    xs = random_inputs()
+    last = layer(xs)
+    np.testing.assert_allclose(last, keras.layers.RNN(layer.cell)(xs), atol=1e-6)
+    clone = FusedLSTM.from_config(layer.get_config())
+    clone.build((None, None, INPUT))
+    clone.set_weights(layer.get_weights())
+    assert clone.get_config() == layer.get_config()
+    np.testing.assert_allclose(clone(xs), last, atol=1e-6)
+
+
+def test_fused_lstm_needs_an_lstm_cell():
+    with pytest.raises(TypeError, match="needs an LSTMCell"):
+        FusedLSTM(PeepholeLSTMCell(UNITS))
 
 
 def test_parameter_counts_follow_the_formulas():
@@ -229,6 +277,7 @@ def test_make_rnn_builds_each_choice(choice):
     expected_cell = {"lstm": LSTMCell, "peephole": PeepholeLSTMCell}.get(choice)
     if expected_cell is not None:
         assert type(layer.cell) is expected_cell
+    assert isinstance(layer, FusedLSTM) == (choice == "lstm")
     assert layer.cell.kernel_initializer.get_config()["distribution"] == "untruncated_normal"
 
 
