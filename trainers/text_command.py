@@ -99,6 +99,8 @@ def run_sample(args):
             f"{args.model} is not a SavedModel folder; give e.g. saved_models/char_lstm/1")
     from keras_models.backend import tf
 
+    # One character per step: a matmul of a few rows costs more split over threads than it saves.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
     try:
         serve = tf.saved_model.load(str(args.model)).signatures["serving_default"]
     except (OSError, ValueError, KeyError, IndexError, tf.errors.OpError) as error:
