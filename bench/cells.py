@@ -42,6 +42,9 @@ MODELS = {
     "RNN(PeepholeLSTMCell) classic": lambda units: keras.layers.RNN(
         PeepholeLSTMCell(units, variant="classic")
     ),
+    "FusedLSTM(PeepholeLSTMCell) classic": lambda units: FusedLSTM(
+        PeepholeLSTMCell(units, variant="classic")
+    ),
 }
 BASELINE = "keras.layers.LSTM"
 

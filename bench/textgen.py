@@ -170,8 +170,8 @@ def markdown(results, command, started):
             cells.append(f"{rate / 1000:.1f}k ({ratio:.2f}×)")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for r in results:
-        lines += ["", f"Generation from the exported SavedModel (`serving_default`, batch 1, greedy, "
-                  f"{r['threads']} thread(s), median of repeats):", ""]
+        lines += ["", "Generation from the exported SavedModel (`serving_default`, batch 1, "
+                  f"greedy, {r['threads']} thread(s), median of repeats):", ""]
         for key, label in (("generation", "wall clock"), ("generation_cpu", "CPU time")):
             t100, t1000 = r[key]["100"], r[key]["1000"]  # JSON: string keys
             lines.append(f"- {label}: 1000 characters in {t1000:.3f} s = **{1000 / t1000:.0f} "

@@ -1,29 +1,38 @@
-"""``keras.layers.RNN(LSTMCell)`` with a fused whole-sequence path when nothing forbids it.
+"""``keras.layers.RNN`` over an LSTM cell, with a fused whole-sequence path when nothing forbids it.
 
-Same weights, same outputs and states, same config as the per-step layer; unmasked, forward,
-non-stateful calls run ``lstm_sequence`` (one input matmul for all steps, one matmul per step,
-BPTT by hand) instead of calling the cell once per step. Anything else (a mask, ``go_backwards``,
-``stateful``, ``unroll``, a dtype other than float32) falls back to ``keras.layers.RNN``.
+For ``LSTMCell`` and the classic ``PeepholeLSTMCell``: same weights, outputs, states and config
+as the per-step layer; unmasked, forward, non-stateful float32 calls run ``lstm_sequence`` (one
+input matmul for all steps, one matmul per step, BPTT by hand) instead of calling the cell once
+per step. Anything else (a mask, ``go_backwards``, ``stateful``, ``unroll``, another dtype)
+falls back to ``keras.layers.RNN``.
 """
 
 from keras_models.backend import keras, tf
 
 from keras_models.lstm_cell import LSTMCell
-from keras_models.lstm_sequence import lstm_sequence
+from keras_models.lstm_sequence import lstm_sequence, peephole_lstm_sequence
+from keras_models.peephole_lstm_cell import PeepholeLSTMCell
+
+
+def _is_fusable_cell(cell):
+    return type(cell) is LSTMCell or (
+        type(cell) is PeepholeLSTMCell and cell.variant == "classic"
+    )
 
 
 @keras.saving.register_keras_serializable(package="seqgraph")
 class FusedLSTM(keras.layers.RNN):
-    """An RNN layer over an ``LSTMCell``: inputs ``[batch, time, input_dim]``.
+    """An RNN layer over ``LSTMCell`` or ``PeepholeLSTMCell(variant="classic")``.
 
-    Takes the arguments of ``keras.layers.RNN``; ``cell`` must be an ``LSTMCell``. Outputs as
-    ``keras.layers.RNN``: ``[batch, time, units]`` with ``return_sequences`` else
+    Takes the arguments of ``keras.layers.RNN``. Inputs ``[batch, time, input_dim]``; outputs
+    as ``keras.layers.RNN``: ``[batch, time, units]`` with ``return_sequences`` else
     ``[batch, units]``, followed by ``h, c`` with ``return_state``.
     """
 
     def __init__(self, cell, **kwargs):
-        if not isinstance(cell, LSTMCell):
-            raise TypeError(f"FusedLSTM needs an LSTMCell, got {type(cell).__name__}")
+        if not _is_fusable_cell(cell):
+            raise TypeError("FusedLSTM needs an LSTMCell or a classic PeepholeLSTMCell, got "
+                            f"{type(cell).__name__}")
         super().__init__(cell, **kwargs)
 
     def _fusable(self, inputs, mask, constants):
@@ -31,7 +40,7 @@ class FusedLSTM(keras.layers.RNN):
             mask is None
             and constants is None
             and not (self.go_backwards or self.stateful or self.unroll or self.time_major)
-            and not isinstance(inputs, (list, tf.RaggedTensor))
+            and not isinstance(inputs, (list, tuple, tf.RaggedTensor))
             and inputs.dtype == tf.float32
         )
 
@@ -41,10 +50,12 @@ class FusedLSTM(keras.layers.RNN):
                                 initial_state=initial_state, constants=constants)
         inputs, (h0, c0), _ = self._process_inputs(inputs, initial_state, None)
         cell = self.cell
-        hs, h, c = lstm_sequence(
-            tf.transpose(inputs, [1, 0, 2]), h0, c0,
-            tf.convert_to_tensor(cell.kernel), tf.convert_to_tensor(cell.recurrent_kernel),
-            tf.convert_to_tensor(cell.bias),
-        )
+        weights = [tf.convert_to_tensor(w) for w in (cell.kernel, cell.recurrent_kernel, cell.bias)]
+        if type(cell) is PeepholeLSTMCell:
+            sequence = peephole_lstm_sequence
+            weights.append(tf.convert_to_tensor(cell.peephole))
+        else:
+            sequence = lstm_sequence
+        hs, h, c = sequence(tf.transpose(inputs, [1, 0, 2]), h0, c0, *weights)
         output = tf.transpose(hs, [1, 0, 2]) if self.return_sequences else h
         return [output, h, c] if self.return_state else output

@@ -1,24 +1,28 @@
-"""A whole LSTM sequence as one differentiable op, with backpropagation through time by hand.
+"""Whole LSTM sequences as one differentiable op, with backpropagation through time by hand.
 
-Forward, for time-major inputs ``x [T, B, I]`` and the ``LSTMCell`` weights (blocks i, f, g, o)::
+Forward, for time-major inputs ``x [T, B, I]`` and fused weights (blocks i, f, g, o)::
 
     Z_x = x W + b                       one matmul for all T steps   [T, B, 4H]
     z_t = Z_x[t] + h_{t-1} U            one matmul per step
-    i, f, g, o = σ, σ, tanh, σ of the blocks of z_t
-    c_t = g ⊙ i + c_{t-1} ⊙ f ;  h_t = tanh(c_t) ⊙ o
+    i = σ(z_i + p_i ⊙ c_{t-1}),  f = σ(z_f + p_f ⊙ c_{t-1}),  g = tanh(z_g)
+    c_t = g ⊙ i + c_{t-1} ⊙ f ;  o = σ(z_o + p_o ⊙ c_t) ;  h_t = tanh(c_t) ⊙ o
 
-One sigmoid gives all four gates: ``tanh(z) = 2σ(2z) − 1``, so the g columns of W, U and b are
-doubled up front and ``a_t = σ(z_t)`` holds (i, f, (g+1)/2, o). Backward, from ``∂L/∂h_t``
-(every step) and ``∂L/∂h_T``, ``∂L/∂c_T`` (final states)::
+``lstm_sequence`` is the plain LSTM (no p); ``peephole_lstm_sequence`` the classic peephole LSTM
+(diagonal p = (p_i, p_f, p_o)). Backward, from ``∂L/∂h_t`` (every step) and ``∂L/∂h_T``,
+``∂L/∂c_T`` (final states), with ``δz_{T+1} = 0``::
 
-    δh = ∂L/∂h_t + δz_{t+1} Uᵀ
-    δc = δc_{t+1} ⊙ f_{t+1} + δh ⊙ o ⊙ (1 − tanh²c_t)
-    δz_t = [δc ⊙ g, δc ⊙ c_{t-1}, 2 δc ⊙ i, δh ⊙ tanh c_t] ⊙ a_t ⊙ (1 − a_t)
+    δh   = ∂L/∂h_t + δz_{t+1} Uᵀ
+    δz_o = δh ⊙ tanh c_t ⊙ o(1 − o)
+    δc   = δc_{t+1} + δh ⊙ o ⊙ (1 − tanh²c_t) + δz_o ⊙ p_o
+    δz_i = δc ⊙ g ⊙ i(1 − i),  δz_f = δc ⊙ c_{t-1} ⊙ f(1 − f),  δz_g = δc ⊙ i ⊙ (1 − g²)
+    δc_{t-1} term = δc ⊙ f + δz_i ⊙ p_i + δz_f ⊙ p_f
 
-and then, each as one matmul over all steps: ``∂W = xᵀ δZ``, ``∂U = H_prevᵀ δZ``,
-``∂b = Σ δZ``, ``∂x = δZ Wᵀ`` (g columns doubled back). Per step the loops keep one matmul and
-a few element-wise ops, which is where a per-step ``keras.layers.RNN`` spends its time (the
-layout of cuDNN's and PyTorch's fused LSTM kernels).
+and then, each as one matmul (or sum) over all steps: ``∂W = xᵀ δZ``, ``∂U = H_prevᵀ δZ``,
+``∂b = Σ δZ``, ``∂x = δZ Wᵀ``, ``∂p_i = Σ δz_i ⊙ c_{t-1}``, ``∂p_f = Σ δz_f ⊙ c_{t-1}``,
+``∂p_o = Σ δz_o ⊙ c_t``. Per step the loops keep one matmul and the element-wise ops, which is
+where a per-step ``keras.layers.RNN`` spends its time (the layout of cuDNN's and PyTorch's
+fused LSTM kernels). Per-step values the backward needs stay in TensorArrays (never stacked
+into one ``[T, B, 4H]`` buffer, which is large enough for glibc to map it afresh every step).
 """
 
 from keras_models.backend import tf
@@ -28,9 +32,9 @@ def _scan(step, length, initial, outputs, reverse=False):
     """``tf.while_loop`` over ``t`` (``T-1 … 0`` when ``reverse``) writing ``outputs`` arrays.
 
     ``step(t, carry) -> (carry, values)`` with one value per entry of ``outputs`` (dtypes).
-    Returns the final carry and the stacked values, each ``[T, …]``.
+    Returns the final carry and one ``TensorArray`` of ``T`` values per output.
     """
-    arrays = [tf.TensorArray(dtype, size=length) for dtype in outputs]
+    arrays = [tf.TensorArray(dtype, size=length, clear_after_read=False) for dtype in outputs]
 
     def body(t, carry, arrays):
         index = length - 1 - t if reverse else t
@@ -38,66 +42,81 @@ def _scan(step, length, initial, outputs, reverse=False):
         return t + 1, carry, [a.write(index, v) for a, v in zip(arrays, values, strict=True)]
 
     _, carry, arrays = tf.while_loop(lambda t, *_: t < length, body, (0, initial, arrays))
-    return carry, [a.stack() for a in arrays]
+    return carry, arrays
 
 
-def _g_scale(units, dtype):
-    """``[4H]``: 1 on the i, f and o columns, 2 on the g columns."""
-    ones = tf.ones([units], dtype)
-    return tf.concat([ones, ones, 2 * ones, ones], axis=0)
+def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
+    """Forward pass and its gradient function for both variants (``peephole`` None or [3H])."""
+    steps, batch = tf.shape(x)[0], tf.shape(x)[1]
+    input_dim, units = tf.shape(kernel)[0], tf.shape(h0)[1]
+    flat_x = tf.reshape(x, [-1, input_dim])
+    z_x = tf.reshape(tf.matmul(flat_x, kernel) + bias, [steps, batch, 4 * units])
+    p_i, p_f, p_o = (None,) * 3 if peephole is None else tf.split(peephole, 3)
+
+    def forward(t, carry):
+        h, c = carry
+        z_i, z_f, z_g, z_o = tf.split(z_x[t] + tf.matmul(h, recurrent_kernel), 4, axis=-1)
+        if peephole is not None:
+            z_i, z_f = z_i + p_i * c, z_f + p_f * c
+        i, f, g = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.tanh(z_g)
+        c_new = g * i + c * f
+        o = tf.sigmoid(z_o if peephole is None else z_o + p_o * c_new)
+        h = tf.tanh(c_new) * o
+        return (h, c_new), (h, c, c_new, tf.concat([i, f, g, o], axis=-1))
+
+    (h_last, c_last), (hs, c_prevs, cs, gates) = _scan(forward, steps, (h0, c0), [x.dtype] * 4)
+    hs = hs.stack()
+    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
+
+    def grad(d_hs, d_h_last, d_c_last):
+        recurrent_t = tf.transpose(recurrent_kernel)
+
+        def backward(t, carry):
+            d_h_next, d_c_next = carry
+            i, f, g, o = tf.split(gates.read(t), 4, axis=-1)
+            c, c_prev = cs.read(t), c_prevs.read(t)
+            tanh_c = tf.tanh(c)
+            d_h = d_hs[t] + d_h_next
+            d_z_o = d_h * tanh_c * o * (1 - o)
+            d_c = d_c_next + d_h * o * (1 - tanh_c * tanh_c)
+            if peephole is not None:
+                d_c += d_z_o * p_o
+            d_z_i, d_z_f = d_c * g * i * (1 - i), d_c * c_prev * f * (1 - f)
+            d_z = tf.concat([d_z_i, d_z_f, d_c * i * (1 - g * g), d_z_o], axis=-1)
+            d_c_prev = d_c * f
+            if peephole is not None:
+                d_c_prev += d_z_i * p_i + d_z_f * p_f
+            return (tf.matmul(d_z, recurrent_t), d_c_prev), (d_z,)
+
+        (d_h0, d_c0), (d_z,) = _scan(backward, steps, (d_h_last, d_c_last), [x.dtype], reverse=True)
+        d_z = d_z.stack()
+        flat_d_z = tf.reshape(d_z, [-1, 4 * units])
+        h_prev = tf.reshape(tf.concat([h0[None], hs[:-1]], axis=0), [-1, units])
+        grads = [
+            tf.reshape(tf.matmul(flat_d_z, tf.transpose(kernel)), tf.shape(x)),
+            d_h0,
+            d_c0,
+            tf.matmul(tf.transpose(flat_x), flat_d_z),
+            tf.matmul(tf.transpose(h_prev), flat_d_z),
+            tf.reduce_sum(flat_d_z, axis=0),
+        ]
+        if peephole is not None:
+            d_z_i, d_z_f, _, d_z_o = tf.split(d_z, 4, axis=-1)
+            c_prev = c_prevs.stack()
+            grads.append(tf.reduce_sum(tf.concat(
+                [d_z_i * c_prev, d_z_f * c_prev, d_z_o * cs.stack()], axis=-1), axis=[0, 1]))
+        return grads
+
+    return (hs, h_last, c_last), grad
 
 
 @tf.custom_gradient
 def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
-    """Run the LSTM over ``x [T, B, I]`` from states ``h0, c0 [B, H]``.
+    """The LSTM over ``x [T, B, I]`` from ``h0, c0 [B, H]``: ``(h [T, B, H], h_T, c_T)``."""
+    return _run(x, h0, c0, kernel, recurrent_kernel, bias, None)
 
-    Returns ``(h [T, B, H], h_T [B, H], c_T [B, H])``; the gradient is the BPTT above.
-    """
-    steps, batch = tf.shape(x)[0], tf.shape(x)[1]
-    input_dim, units = tf.shape(kernel)[0], tf.shape(h0)[1]
-    scale = _g_scale(units, x.dtype)
-    recurrent_scaled = recurrent_kernel * scale
-    flat_x = tf.reshape(x, [-1, input_dim])
-    z_x = tf.reshape(tf.matmul(flat_x, kernel * scale) + bias * scale, [steps, batch, 4 * units])
 
-    def forward(t, carry):
-        h, c = carry
-        a = tf.sigmoid(z_x[t] + tf.matmul(h, recurrent_scaled))
-        i, f, g_half, o = tf.split(a, 4, axis=-1)
-        c = (2 * g_half - 1) * i + c * f
-        h = tf.tanh(c) * o
-        return (h, c), (h, c, a)
-
-    (h_last, c_last), (hs, cs, gates) = _scan(forward, steps, (h0, c0), [x.dtype] * 3)
-    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
-
-    def grad(d_hs, d_h_last, d_c_last):
-        recurrent_t = tf.transpose(recurrent_scaled)
-        c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
-
-        def backward(t, carry):
-            d_h_next, d_c_next = carry
-            a = gates[t]
-            i, f, g_half, o = tf.split(a, 4, axis=-1)
-            tanh_c = tf.tanh(cs[t])
-            d_h = d_hs[t] + d_h_next
-            d_c = d_c_next + d_h * o * (1 - tanh_c * tanh_c)
-            d_a = tf.concat([d_c * (2 * g_half - 1), d_c * c_prev[t], 2 * d_c * i, d_h * tanh_c],
-                            axis=-1)
-            d_z = d_a * a * (1 - a)
-            return (tf.matmul(d_z, recurrent_t), d_c * f), (d_z,)
-
-        (d_h0, d_c0), (d_z,) = _scan(backward, steps, (d_h_last, d_c_last), [x.dtype], reverse=True)
-        flat_d_z = tf.reshape(d_z, [-1, 4 * units])
-        h_prev = tf.reshape(tf.concat([h0[None], hs[:-1]], axis=0), [-1, units])
-        d_x = tf.matmul(flat_d_z, tf.transpose(kernel * scale))
-        return (
-            tf.reshape(d_x, tf.shape(x)),
-            d_h0,
-            d_c0,
-            tf.matmul(tf.transpose(flat_x), flat_d_z) * scale,
-            tf.matmul(tf.transpose(h_prev), flat_d_z) * scale,
-            tf.reduce_sum(flat_d_z, axis=0) * scale,
-        )
-
-    return (hs, h_last, c_last), grad
+@tf.custom_gradient
+def peephole_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
+    """The classic peephole LSTM (``peephole [3H]`` = p_i, p_f, p_o); outputs as above."""
+    return _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole)

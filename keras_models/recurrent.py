@@ -1,7 +1,8 @@
 """One factory for every recurrent layer seqgraph trains: our two cells or Keras' built-ins.
 
-``make_rnn("peephole", 128)`` is ``keras.layers.RNN(PeepholeLSTMCell(128))``; wrap the result
-in ``keras.layers.Bidirectional`` for a bidirectional layer.
+``make_rnn("peephole", 128)`` is ``keras.layers.RNN(PeepholeLSTMCell(128))``; ``"lstm"`` and
+``"peephole_classic"`` (the classic variant) give a ``FusedLSTM``, the same layer with a fused
+whole-sequence path. Wrap the result in ``keras.layers.Bidirectional`` for a bidirectional layer.
 """
 
 from keras_models.backend import keras
@@ -12,7 +13,7 @@ from keras_models.lstm_cell import LSTMCell
 from keras_models.peephole_lstm_cell import PeepholeLSTMCell
 from trainers.errors import UsageError
 
-CELL_CHOICES = ("lstm", "peephole", "keras_lstm", "keras_gru")
+CELL_CHOICES = ("lstm", "peephole", "peephole_classic", "keras_lstm", "keras_gru")
 
 
 def make_rnn(cell, units, *, return_sequences=False, return_state=False, initializer=None,
@@ -37,4 +38,6 @@ def make_rnn(cell, units, *, return_sequences=False, return_state=False, initial
         return keras.layers.GRU(units, **init, **options)
     if cell == "lstm":
         return FusedLSTM(LSTMCell(units, **init), **options)
+    if cell == "peephole_classic":
+        return FusedLSTM(PeepholeLSTMCell(units, variant="classic", **init), **options)
     return keras.layers.RNN(PeepholeLSTMCell(units, **init), **options)

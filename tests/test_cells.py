@@ -49,9 +49,9 @@ def reference_sequence(kind, w, xs, mask=None):
     return np.stack(outputs, axis=1), h, c
 
 
-def randomised_layer(kind, seed=0, **kwargs):
-    """``RNN(cell)`` built on INPUT features with every weight drawn from N(0, 0.5²)."""
-    layer = keras.layers.RNN(CELLS[kind](), return_sequences=True, return_state=True, **kwargs)
+def randomised_layer(kind, seed=0, layer_class=keras.layers.RNN, **kwargs):
+    """``layer_class(cell)`` built on INPUT features with every weight drawn from N(0, 0.5²)."""
+    layer = layer_class(CELLS[kind](), return_sequences=True, return_state=True, **kwargs)
     layer.build((None, None, INPUT))
     rng = np.random.default_rng(seed)
     layer.set_weights([rng.normal(0, 0.5, w.shape) for w in layer.get_weights()])
@@ -74,6 +74,15 @@ def test_cells_match_float64_numpy_reference(kind, mask):
     np.testing.assert_allclose(h, ref_h, atol=1e-5)
     np.testing.assert_allclose(c, ref_c, atol=1e-5)
     np.testing.assert_allclose(out, ref_out, atol=1e-5)  # masked steps repeat the last output
+
+
+@pytest.mark.parametrize("kind", ["lstm", "classic"])
+def test_fused_layers_match_float64_numpy_reference(kind):
+    layer, xs = randomised_layer(kind, layer_class=FusedLSTM), random_inputs()
+    out, h, c = layer(xs)
+    ref_out, ref_h, ref_c = reference_sequence(kind, layer.cell.gate_weights(), xs)
+    for ours, reference in ((out, ref_out), (h, ref_h), (c, ref_c)):
+        np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
 def keras_blocks_by_name(lstm):
@@ -147,6 +156,20 @@ def test_fused_lstm_in_a_graph_with_unknown_length_and_initial_state(monkeypatch
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
+def test_fused_classic_peephole_gradients_equal_the_per_step_layer(graph):
+    """Hand-written BPTT against autodiff through the per-step cell (checked against NumPy)."""
+    per_step = randomised_layer("classic", seed=6)
+    fused = randomised_layer("classic", seed=6, layer_class=FusedLSTM)
+    rng = np.random.default_rng(7)
+    states = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32) for _ in range(2)]
+    xs = tf.constant(random_inputs())
+    run = tf.function(outputs_and_gradients) if graph else outputs_and_gradients
+    for a, b in zip(run(fused, xs, states), outputs_and_gradients(per_step, xs, states),
+                    strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
 def test_fused_lstm_last_output_only_and_config_round_trip():
     layer = FusedLSTM(LSTMCell(UNITS))
     xs = random_inputs()
@@ -160,7 +183,7 @@ def test_fused_lstm_last_output_only_and_config_round_trip():
 
 
 def test_fused_lstm_needs_an_lstm_cell():
-    with pytest.raises(TypeError, match="needs an LSTMCell"):
+    with pytest.raises(TypeError, match="needs an LSTMCell or a classic PeepholeLSTMCell"):
         FusedLSTM(PeepholeLSTMCell(UNITS))
 
 
@@ -274,15 +297,17 @@ def test_make_rnn_builds_each_choice(choice):
     out, *states = layer(random_inputs())
     assert layer.name == "rec" and out.shape == (BATCH, STEPS, UNITS)
     assert len(states) == (1 if choice == "keras_gru" else 2)
-    expected_cell = {"lstm": LSTMCell, "peephole": PeepholeLSTMCell}.get(choice)
+    expected_cell = {"lstm": LSTMCell, "peephole": PeepholeLSTMCell,
+                     "peephole_classic": PeepholeLSTMCell}.get(choice)
     if expected_cell is not None:
         assert type(layer.cell) is expected_cell
-    assert isinstance(layer, FusedLSTM) == (choice == "lstm")
+    assert isinstance(layer, FusedLSTM) == (choice in ("lstm", "peephole_classic"))
     assert layer.cell.kernel_initializer.get_config()["distribution"] == "untruncated_normal"
 
 
 def test_make_rnn_rejects_unknown_cells_with_the_choices():
-    with pytest.raises(UsageError, match="unknown cell 'gru'.*lstm, peephole, keras_lstm"):
+    choices = "lstm, peephole, peephole_classic, keras_lstm"
+    with pytest.raises(UsageError, match=f"unknown cell 'gru'.*{choices}"):
         make_rnn("gru", UNITS)
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from trainers.errors import UsageError, require
 
-CELLS_HELP = "lstm (ours, default), peephole (ours), keras_lstm, keras_gru"
+CELLS_HELP = ("lstm (ours, default), peephole (ours, the assignment's), peephole_classic (ours, "
+              "diagonal peepholes), keras_lstm, keras_gru")
 
 
 def _add_train_arguments(parser):
