@@ -129,3 +129,16 @@ def test_sparse_and_dense_adjacency_give_the_same_gcn_output():
     dense = layer([tf.constant(x), tf.constant(a_hat.toarray())]).numpy()
     sparse = layer([tf.constant(x), tf.sparse.from_dense(a_hat.toarray())]).numpy()
     np.testing.assert_allclose(dense, sparse, rtol=1e-6, atol=1e-7)
+
+
+def test_gcn_has_no_biases_so_featureless_nodes_get_uniform_probabilities():
+    """As in tkipf/gcn: no bias can push a hidden ReLU below zero on every node at once."""
+    from keras_models.gcn import build_gcn
+
+    model = build_gcn(5, 3, seed=0)
+    assert [w.name.split("/")[-1].split(":")[0] for w in model.trainable_weights] == [
+        "kernel", "kernel"
+    ]
+    a = tf.sparse.from_dense(tf.eye(4))
+    probabilities = model([tf.zeros((4, 5)), a], training=False).numpy()
+    np.testing.assert_allclose(probabilities, np.full((4, 3), 1 / 3), rtol=1e-6)
