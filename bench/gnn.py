@@ -4,8 +4,10 @@ For each dataset and model, ``--seeds`` runs with the papers' settings (``traine
 report test accuracy (mean ± std), seconds per epoch and seconds per run, and the same for the
 same models written in PyTorch Geometric (``--pyg``; needs torch and torch_geometric installed
 by hand, never a seqgraph dependency). Both get the same data (row-normalised features, public
-split), the same early stopping (validation loss, patience, best weights restored) and the same
-number of threads; the two frameworks alternate seed by seed so machine load hits both alike.
+split) and the same number of threads; the two frameworks alternate seed by seed so machine load
+hits both alike. PyG stops early on validation loss (patience, best weights restored), as
+seqgraph's GCN does; seqgraph's GAT uses its paper's loss-or-accuracy rule
+(``trainers.early_stopping``), which PyG's GAT here does not.
 
     python bench/gnn.py --data-dir ../shared/data/planetoid --seeds 10 --pyg
 

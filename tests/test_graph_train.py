@@ -160,3 +160,24 @@ def test_cli_error_is_one_line_with_exit_code_2(tmp_path, cli):
     assert line.startswith("seqgraph graph: error: Planetoid folder") and "Traceback" not in (
         result.stderr
     )
+
+
+def test_gat_early_stopping_waits_on_loss_or_accuracy_and_keeps_the_joint_best():
+    """Hand-made (val_ce, val_acc): the wait resets when either improves (ties count)."""
+    from trainers.early_stopping import LossOrAccuracyStopping
+
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(1,))])
+    stop = LossOrAccuracyStopping(patience=2)
+    stop.set_model(model)
+    history = [(1.0, 0.5), (0.9, 0.4), (0.8, 0.6), (0.85, 0.6), (0.9, 0.5), (0.95, 0.5), (0.7, 0.9)]
+    stop.on_train_begin()
+    for epoch, (ce, acc) in enumerate(history):
+        model.set_weights([np.full((1, 1), float(epoch)), np.zeros(1)])
+        stop.on_epoch_end(epoch, {"val_ce": ce, "val_acc": acc})
+        if model.stop_training:
+            break
+    stop.on_train_end()
+    # Epoch 1 (loss only) and 3 (accuracy tie only) reset the wait; 4 and 5 improve neither.
+    assert (epoch, stop.stopped_epoch) == (5, 5)
+    # Both at their best at once last at epoch 2 (not 1: accuracy fell; not 3: loss rose).
+    assert stop.best_epoch == 2 and model.get_weights()[0][0, 0] == 2.0

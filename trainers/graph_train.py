@@ -3,7 +3,9 @@
 The whole graph is one batch. The masks become sample weights ``mask / mask.sum()`` with a
 summed cross-entropy, so the loss is the mean over the labelled nodes of the split (as in the
 papers; Keras' default mean over *all* nodes would scale the L2 term up by ``n / n_train``).
-Early stopping watches the validation loss and restores the best weights.
+Early stopping as in each paper's code: GCN watches the validation loss (with the L2 term, as
+tkipf/gcn) and restores the best weights; GAT watches the validation cross-entropy (without L2)
+and accuracy (``trainers.early_stopping``).
 """
 
 import time
@@ -16,6 +18,7 @@ import numpy as np
 
 from keras_models import gat, gcn
 from trainers.callbacks import standard_callbacks
+from trainers.early_stopping import LossOrAccuracyStopping
 from trainers.export import SAVED_MODELS_ROOT, export_saved_model
 from trainers.seeding import seed_everything
 
@@ -63,6 +66,15 @@ def accuracy(probabilities, y, mask):
     return float(hits[np.asarray(mask, bool)].mean())
 
 
+def early_stopping(model_name, patience):
+    """The early-stopping callback of the model's paper (see the module docstring)."""
+    if model_name == "gat":
+        return LossOrAccuracyStopping("val_ce", "val_acc", patience)
+    return keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True
+    )
+
+
 def fit_one(graph, model_name, seed, run_dir, *, learning_rate, epochs, patience):
     """Train one seeded model on ``graph``; return ``(model, SeedResult)``."""
     seed_everything(seed, deterministic=True)
@@ -70,16 +82,14 @@ def fit_one(graph, model_name, seed, run_dir, *, learning_rate, epochs, patience
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.CategoricalCrossentropy(reduction="sum"),
-        weighted_metrics=["acc"],
+        weighted_metrics=["acc", keras.metrics.CategoricalCrossentropy(name="ce")],
     )
     inputs = model_inputs(graph, model_name)
 
     def one_batch(mask):
         return tf.data.Dataset.from_tensors((tuple(inputs), graph.y, mask_weights(mask)))
 
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=True
-    )
+    stop = early_stopping(model_name, patience)
     start = time.perf_counter()
     history = model.fit(
         one_batch(graph.mask_tr), validation_data=one_batch(graph.mask_va), epochs=epochs,
