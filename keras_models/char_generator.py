@@ -84,29 +84,30 @@ class CharGenerator(tf.Module):
             padded = prompt_ids.to_tensor()
         last_prompt_step = tf.shape(padded)[1] - 1
         steps = last_prompt_step + tf.reduce_max(lengths)
-        def run(choose):
-            def body(t, x, states, samples):
-                logits, states = self.model.step(x, states)
-                next_id = choose(logits + self.oov_mask, t)
-                prompt_next = tf.gather(padded, tf.minimum(t + 1, last_prompt_step), axis=1)
-                x = tf.where(t + 1 < prompt_lengths, prompt_next, next_id)
-                return t + 1, x, states, samples.write(t, next_id)
+        any_sampling = tf.reduce_any(temperature > 0)
 
-            initial = (0, padded[:, 0], self.model.initial_states(batch),
-                       tf.TensorArray(tf.int32, steps))
-            return tf.while_loop(lambda t, *_: t < steps, body, initial)[-1].stack()
-
-        def sample(logits, t):
-            return samplers.sample(
-                logits, temperature, tf.random.experimental.stateless_fold_in(seed, t), top_k
+        def choose(logits, t):
+            return tf.cond(
+                any_sampling,
+                lambda: samplers.sample(
+                    logits, temperature, tf.random.experimental.stateless_fold_in(seed, t), top_k
+                ),
+                lambda: samplers.greedy(logits),  # all greedy: no random draws per step
             )
 
-        samples = tf.cond(  # all greedy: a loop without random draws
-            tf.reduce_any(temperature > 0),
-            lambda: run(sample),
-            lambda: run(lambda logits, t: samplers.greedy(logits)),
+        def body(t, x, states, samples):
+            logits, states = self.model.step(x, states)
+            next_id = choose(logits + self.oov_mask, t)
+            prompt_next = tf.gather(padded, tf.minimum(t + 1, last_prompt_step), axis=1)
+            x = tf.where(t + 1 < prompt_lengths, prompt_next, next_id)
+            return t + 1, x, states, samples.write(t, next_id)
+
+        _, _, _, samples = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (0, padded[:, 0], self.model.initial_states(batch), tf.TensorArray(tf.int32, steps)),
         )
-        samples = tf.transpose(samples)  # [batch, steps]
+        samples = tf.transpose(samples.stack())  # [batch, steps]
         positions = prompt_lengths[:, None] - 1 + tf.range(tf.reduce_max(lengths))[None, :]
         generated = tf.gather(samples, positions, batch_dims=1)
         return self.decode(tf.RaggedTensor.from_tensor(generated, lengths=lengths))

@@ -21,8 +21,7 @@ and then, each as one matmul (or sum) over all steps: ``∂W = xᵀ δZ``, ``∂
 ``∂b = Σ δZ``, ``∂x = δZ Wᵀ``, ``∂p_i = Σ δz_i ⊙ c_{t-1}``, ``∂p_f = Σ δz_f ⊙ c_{t-1}``,
 ``∂p_o = Σ δz_o ⊙ c_t``. Per step the loops keep one matmul and the element-wise ops, which is
 where a per-step ``keras.layers.RNN`` spends its time (the layout of cuDNN's and PyTorch's
-fused LSTM kernels). Per-step values the backward needs stay in TensorArrays (never stacked
-into one ``[T, B, 4H]`` buffer, which is large enough for glibc to map it afresh every step).
+fused LSTM kernels).
 """
 
 from keras_models.backend import tf
@@ -64,8 +63,9 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
         h = tf.tanh(c_new) * o
         return (h, c_new), (h, c, c_new, tf.concat([i, f, g, o], axis=-1))
 
-    (h_last, c_last), (hs, c_prevs, cs, gates) = _scan(forward, steps, (h0, c0), [x.dtype] * 4)
-    hs = hs.stack()
+    (h_last, c_last), arrays = _scan(forward, steps, (h0, c0), [x.dtype] * 4)
+    # Stacked, not kept as TensorArrays: a gradient that captured those could not be saved.
+    hs, c_prevs, cs, gates = (array.stack() for array in arrays)
     hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
 
     def grad(d_hs, d_h_last, d_c_last):
@@ -73,8 +73,8 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
 
         def backward(t, carry):
             d_h_next, d_c_next = carry
-            i, f, g, o = tf.split(gates.read(t), 4, axis=-1)
-            c, c_prev = cs.read(t), c_prevs.read(t)
+            i, f, g, o = tf.split(gates[t], 4, axis=-1)
+            c, c_prev = cs[t], c_prevs[t]
             tanh_c = tf.tanh(c)
             d_h = d_hs[t] + d_h_next
             d_z_o = d_h * tanh_c * o * (1 - o)
@@ -102,9 +102,8 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
         ]
         if peephole is not None:
             d_z_i, d_z_f, _, d_z_o = tf.split(d_z, 4, axis=-1)
-            c_prev = c_prevs.stack()
             grads.append(tf.reduce_sum(tf.concat(
-                [d_z_i * c_prev, d_z_f * c_prev, d_z_o * cs.stack()], axis=-1), axis=[0, 1]))
+                [d_z_i * c_prevs, d_z_f * c_prevs, d_z_o * cs], axis=-1), axis=[0, 1]))
         return grads
 
     return (hs, h_last, c_last), grad

@@ -101,7 +101,10 @@ def run_sample(args):
     from keras_models.backend import tf
 
     # One character per step: a matmul of a few rows costs more split over threads than it saves.
-    tf.config.threading.set_intra_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already running in this process (e.g. called from Python)
+        pass
     try:
         serve = tf.saved_model.load(str(args.model)).signatures["serving_default"]
     except (OSError, ValueError, KeyError, IndexError, tf.errors.OpError) as error:

@@ -32,6 +32,7 @@ from trainers.errors import require
 from trainers.export import SAVED_MODELS_ROOT, export_saved_model
 from trainers.run_dir import RUNS_ROOT, open_run_dir, read_history, run_status
 from trainers.seeding import seed_everything
+from trainers.text_eval import stream_metrics
 
 EXPORT_NAME = "char_lstm"
 SAMPLE_TEMPERATURES = (0.5, 1.0, 2.0)
@@ -198,12 +199,17 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
     seconds = time.perf_counter() - start
     history = read_history(run_dir / "history.csv")
     plot_history(history, steps_per_epoch, run_dir)
+    stream_accuracy, stream_bits = stream_metrics(model, corpus.validation_ids)
+    print(f"Held-out, state carried along the text: accuracy {stream_accuracy:.4f}, "
+          f"{stream_bits:.3f} bits per character", flush=True)
     result = {
         "run_dir": str(run_dir),
         "steps": epochs * steps_per_epoch,
         "resumed": resumed,
         "train_seconds_this_session": round(seconds, 1),
         **{key: round(values[-1], 4) for key, values in history.items() if key != "epoch"},
+        "heldout_stream_accuracy": round(stream_accuracy, 4),
+        "heldout_stream_bits_per_character": round(stream_bits, 4),
     }
     if export:
         version = export_saved_model(
