@@ -209,12 +209,13 @@ def main():
 
 def append_to_section(text, path=Path("docs/benchmarks.md"), heading="## Text generation"):
     """Insert ``text`` at the end of this benchmark's section of ``docs/benchmarks.md``."""
+    from trainers.atomic import write_text
+
     page = path.read_text(encoding="utf-8")
     start = page.index(heading)
     end = page.find("\n## ", start + len(heading))
     end = len(page) if end < 0 else end
-    page = page[:end].rstrip("\n") + "\n\n" + text.strip() + "\n" + page[end:]
-    path.write_text(page, encoding="utf-8")
+    write_text(path, page[:end].rstrip("\n") + "\n\n" + text.strip() + "\n" + page[end:])
 
 
 if __name__ == "__main__":
