@@ -117,8 +117,9 @@ def test_text_sigkill_then_rerun_completes(tmp_path):
 def test_nan_loss_stops_with_one_line_and_keeps_last_good_backup(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_corpus(tmp_path / "corpus.txt")
-    # Adam moves every weight by about the learning rate: step 2 sees weights of 1e30.
-    code = main([*TEXT, "--steps", "5", "--lr", "1e30", "--no-export"])
+    # Adam moves every weight by about the learning rate: step 2's products of weights of 1e38
+    # overflow float32, and the loss is NaN.
+    code = main([*TEXT, "--steps", "5", "--lr", "1e38", "--no-export"])
     err = capsys.readouterr().err
     assert code == 1
     assert err.strip().splitlines() == [
