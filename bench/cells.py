@@ -42,6 +42,7 @@ MODELS = {
     "RNN(PeepholeLSTMCell) classic": lambda units: keras.layers.RNN(
         PeepholeLSTMCell(units, variant="classic")
     ),
+    "FusedLSTM(PeepholeLSTMCell) assignment": lambda units: FusedLSTM(PeepholeLSTMCell(units)),
     "FusedLSTM(PeepholeLSTMCell) classic": lambda units: FusedLSTM(
         PeepholeLSTMCell(units, variant="classic")
     ),

@@ -1,28 +1,36 @@
 """``keras.layers.RNN`` over an LSTM cell, with a fused whole-sequence path when nothing forbids it.
 
-For ``LSTMCell`` and the classic ``PeepholeLSTMCell``: same weights, outputs, states and config
-as the per-step layer; unmasked, forward, non-stateful float32 calls run ``lstm_sequence`` (one
-input matmul for all steps, one matmul per step, BPTT by hand) instead of calling the cell once
-per step. Anything else (a mask, ``go_backwards``, ``stateful``, ``unroll``, another dtype)
-falls back to ``keras.layers.RNN``.
+For ``LSTMCell`` and ``PeepholeLSTMCell`` (both variants): same weights, outputs, states and config
+as the per-step layer; unmasked, forward, non-stateful float32 calls run the cell's op of
+``lstm_sequence`` (one input matmul for all steps, one matmul per step, BPTT by hand) instead of
+calling the cell once per step. Anything else (a mask, ``go_backwards``, ``stateful``,
+``unroll``, another dtype) falls back to ``keras.layers.RNN``.
 """
 
 from keras_models.backend import keras, tf
 
 from keras_models.lstm_cell import LSTMCell
-from keras_models.lstm_sequence import lstm_sequence, peephole_lstm_sequence
+from keras_models.lstm_sequence import (
+    assignment_peephole_sequence,
+    lstm_sequence,
+    peephole_lstm_sequence,
+)
 from keras_models.peephole_lstm_cell import PeepholeLSTMCell
 
 
-def _is_fusable_cell(cell):
-    return type(cell) is LSTMCell or (
-        type(cell) is PeepholeLSTMCell and cell.variant == "classic"
-    )
+def _sequence_of(cell):
+    """The fused op that runs ``cell`` over a whole sequence (None if there is none)."""
+    if type(cell) is LSTMCell:
+        return lstm_sequence
+    if type(cell) is PeepholeLSTMCell:
+        return {"classic": peephole_lstm_sequence,
+                "assignment": assignment_peephole_sequence}[cell.variant]
+    return None
 
 
 @keras.saving.register_keras_serializable(package="seqgraph")
 class FusedLSTM(keras.layers.RNN):
-    """An RNN layer over ``LSTMCell`` or ``PeepholeLSTMCell(variant="classic")``.
+    """An RNN layer over ``LSTMCell`` or ``PeepholeLSTMCell``.
 
     Takes the arguments of ``keras.layers.RNN``. Inputs ``[batch, time, input_dim]``; outputs
     as ``keras.layers.RNN``: ``[batch, time, units]`` with ``return_sequences`` else
@@ -30,8 +38,8 @@ class FusedLSTM(keras.layers.RNN):
     """
 
     def __init__(self, cell, **kwargs):
-        if not _is_fusable_cell(cell):
-            raise TypeError("FusedLSTM needs an LSTMCell or a classic PeepholeLSTMCell, got "
+        if _sequence_of(cell) is None:
+            raise TypeError(f"FusedLSTM needs an LSTMCell or a PeepholeLSTMCell, got "
                             f"{type(cell).__name__}")
         super().__init__(cell, **kwargs)
 
@@ -50,12 +58,11 @@ class FusedLSTM(keras.layers.RNN):
                                 initial_state=initial_state, constants=constants)
         inputs, (h0, c0), _ = self._process_inputs(inputs, initial_state, None)
         cell = self.cell
-        weights = [tf.convert_to_tensor(w) for w in (cell.kernel, cell.recurrent_kernel, cell.bias)]
-        if type(cell) is PeepholeLSTMCell:
-            sequence = peephole_lstm_sequence
-            weights.append(tf.convert_to_tensor(cell.peephole))
-        else:
-            sequence = lstm_sequence
-        hs, h, c = sequence(tf.transpose(inputs, [1, 0, 2]), h0, c0, *weights)
+        weights = [cell.kernel, cell.recurrent_kernel, cell.bias]
+        if getattr(cell, "variant", None) == "classic":
+            weights.append(cell.peephole)
+        hs, h, c = _sequence_of(cell)(
+            tf.transpose(inputs, [1, 0, 2]), h0, c0, *(tf.convert_to_tensor(w) for w in weights)
+        )
         output = tf.transpose(hs, [1, 0, 2]) if self.return_sequences else h
         return [output, h, c] if self.return_state else output

@@ -8,8 +8,10 @@ Forward, for time-major inputs ``x [T, B, I]`` and fused weights (blocks i, f, g
     c_t = g ⊙ i + c_{t-1} ⊙ f ;  o = σ(z_o + p_o ⊙ c_t) ;  h_t = tanh(c_t) ⊙ o
 
 ``lstm_sequence`` is the plain LSTM (no p); ``peephole_lstm_sequence`` the classic peephole LSTM
-(diagonal p = (p_i, p_f, p_o)). Backward, from ``∂L/∂h_t`` (every step) and ``∂L/∂h_T``,
-``∂L/∂c_T`` (final states), with ``δz_{T+1} = 0``::
+(diagonal p = (p_i, p_f, p_o)); ``assignment_peephole_sequence`` the assignment's peephole LSTM
+(gates read c through ``U``, candidate ``σ(W_cx x + b_c)`` for all steps at once; its backward
+carries only ``δc``, with ``δc_{t-1} = δc ⊙ f + δz Uᵀ``). Backward of the other two, from
+``∂L/∂h_t`` (every step) and ``∂L/∂h_T``, ``∂L/∂c_T`` (final states), with ``δz_{T+1} = 0``::
 
     δh   = ∂L/∂h_t + δz_{t+1} Uᵀ
     δz_o = δh ⊙ tanh c_t ⊙ o(1 − o)
@@ -19,9 +21,8 @@ Forward, for time-major inputs ``x [T, B, I]`` and fused weights (blocks i, f, g
 
 and then, each as one matmul (or sum) over all steps: ``∂W = xᵀ δZ``, ``∂U = H_prevᵀ δZ``,
 ``∂b = Σ δZ``, ``∂x = δZ Wᵀ``, ``∂p_i = Σ δz_i ⊙ c_{t-1}``, ``∂p_f = Σ δz_f ⊙ c_{t-1}``,
-``∂p_o = Σ δz_o ⊙ c_t``. Per step the loops keep one matmul and the element-wise ops, which is
-where a per-step ``keras.layers.RNN`` spends its time (the layout of cuDNN's and PyTorch's
-fused LSTM kernels).
+``∂p_o = Σ δz_o ⊙ c_t``. Per step the loops keep one matmul and the element-wise ops; everything
+else is a few large products (the layout of cuDNN's and PyTorch's fused LSTM kernels).
 """
 
 from keras_models.backend import tf
@@ -42,6 +43,12 @@ def _scan(step, length, initial, outputs, reverse=False):
 
     _, carry, arrays = tf.while_loop(lambda t, *_: t < length, body, (0, initial, arrays))
     return carry, arrays
+
+
+def _input_gradients(x, flat_x, flat_d_z, kernel):
+    """``∂x = δZ Wᵀ``, ``∂W = xᵀ δZ``, ``∂b = Σ δZ`` over all steps (``flat_*``: ``[T·B, …]``)."""
+    d_x = tf.reshape(tf.matmul(flat_d_z, tf.transpose(kernel)), tf.shape(x))
+    return d_x, tf.matmul(tf.transpose(flat_x), flat_d_z), tf.reduce_sum(flat_d_z, axis=0)
 
 
 def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
@@ -92,19 +99,62 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
         d_z = d_z.stack()
         flat_d_z = tf.reshape(d_z, [-1, 4 * units])
         h_prev = tf.reshape(tf.concat([h0[None], hs[:-1]], axis=0), [-1, units])
-        grads = [
-            tf.reshape(tf.matmul(flat_d_z, tf.transpose(kernel)), tf.shape(x)),
-            d_h0,
-            d_c0,
-            tf.matmul(tf.transpose(flat_x), flat_d_z),
-            tf.matmul(tf.transpose(h_prev), flat_d_z),
-            tf.reduce_sum(flat_d_z, axis=0),
-        ]
+        d_x, d_kernel, d_bias = _input_gradients(x, flat_x, flat_d_z, kernel)
+        d_recurrent = tf.matmul(tf.transpose(h_prev), flat_d_z)
+        grads = [d_x, d_h0, d_c0, d_kernel, d_recurrent, d_bias]
         if peephole is not None:
             d_z_i, d_z_f, _, d_z_o = tf.split(d_z, 4, axis=-1)
             grads.append(tf.reduce_sum(tf.concat(
                 [d_z_i * c_prevs, d_z_f * c_prevs, d_z_o * cs], axis=-1), axis=[0, 1]))
         return grads
+
+    return (hs, h_last, c_last), grad
+
+
+def _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias):
+    """The assignment's peephole LSTM: gates (f, i, o) read c through ``U [H, 3H]``, no h."""
+    steps, batch = tf.shape(x)[0], tf.shape(x)[1]
+    input_dim, units = tf.shape(kernel)[0], tf.shape(h0)[1]
+    flat_x = tf.reshape(x, [-1, input_dim])
+    z_gates, z_cand = tf.split(
+        tf.reshape(tf.matmul(flat_x, kernel) + bias, [steps, batch, 4 * units]),
+        [3 * units, units], axis=-1,
+    )
+    candidates = tf.sigmoid(z_cand)  # σ(W_cx x + b_c) for every step at once
+
+    def forward(t, carry):
+        _, c = carry
+        gates = tf.sigmoid(z_gates[t] + tf.matmul(c, recurrent_kernel))
+        f, i, o = tf.split(gates, 3, axis=-1)
+        c_new = candidates[t] * i + c * f
+        h = tf.tanh(c_new) * o
+        return (h, c_new), (h, c, c_new, gates)
+
+    (h_last, c_last), arrays = _scan(forward, steps, (h0, c0), [x.dtype] * 4)
+    hs, c_prevs, cs, gates = (array.stack() for array in arrays)
+    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
+
+    def grad(d_hs, d_h_last, d_c_last):
+        recurrent_t = tf.transpose(recurrent_kernel)
+        d_hs = d_hs + tf.concat([tf.zeros_like(d_hs[:-1]), d_h_last[None]], axis=0)
+
+        def backward(t, d_c_next):
+            f, i, o = tf.split(gates[t], 3, axis=-1)
+            s, tanh_c = candidates[t], tf.tanh(cs[t])
+            d_c = d_c_next + d_hs[t] * o * (1 - tanh_c * tanh_c)
+            d_z_gates = tf.concat([d_c * c_prevs[t] * f * (1 - f), d_c * s * i * (1 - i),
+                                   d_hs[t] * tanh_c * o * (1 - o)], axis=-1)
+            d_c_prev = d_c * f + tf.matmul(d_z_gates, recurrent_t)
+            return d_c_prev, (d_z_gates, d_c * i * s * (1 - s))
+
+        d_c0, (d_z_gates, d_z_cand) = _scan(backward, steps, d_c_last, [x.dtype] * 2,
+                                            reverse=True)
+        d_z_gates = tf.reshape(d_z_gates.stack(), [-1, 3 * units])
+        flat_d_z = tf.concat([d_z_gates, tf.reshape(d_z_cand.stack(), [-1, units])], axis=-1)
+        d_x, d_kernel, d_bias = _input_gradients(x, flat_x, flat_d_z, kernel)
+        c_prev = tf.reshape(c_prevs, [-1, units])
+        d_recurrent = tf.matmul(tf.transpose(c_prev), d_z_gates)
+        return [d_x, tf.zeros_like(h0), d_c0, d_kernel, d_recurrent, d_bias]
 
     return (hs, h_last, c_last), grad
 
@@ -119,3 +169,9 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
 def peephole_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
     """The classic peephole LSTM (``peephole [3H]`` = p_i, p_f, p_o); outputs as above."""
     return _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole)
+
+
+@tf.custom_gradient
+def assignment_peephole_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
+    """The assignment's peephole LSTM (blocks f, i, o, c; ``U`` on c); outputs as above."""
+    return _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias)

@@ -1,8 +1,8 @@
 """One factory for every recurrent layer seqgraph trains: our two cells or Keras' built-ins.
 
-``make_rnn("peephole", 128)`` is ``keras.layers.RNN(PeepholeLSTMCell(128))``; ``"lstm"`` and
-``"peephole_classic"`` (the classic variant) give a ``FusedLSTM``, the same layer with a fused
-whole-sequence path. Wrap the result in ``keras.layers.Bidirectional`` for a bidirectional layer.
+``make_rnn("peephole", 128)`` is ``FusedLSTM(PeepholeLSTMCell(128))``: ``keras.layers.RNN`` over
+our cell with a fused whole-sequence path (``"lstm"``, ``"peephole_classic"`` likewise). Wrap the
+result in ``keras.layers.Bidirectional`` for a bidirectional layer.
 """
 
 from keras_models.backend import keras
@@ -38,6 +38,5 @@ def make_rnn(cell, units, *, return_sequences=False, return_state=False, initial
         return keras.layers.GRU(units, **init, **options)
     if cell == "lstm":
         return FusedLSTM(LSTMCell(units, **init), **options)
-    if cell == "peephole_classic":
-        return FusedLSTM(PeepholeLSTMCell(units, variant="classic", **init), **options)
-    return keras.layers.RNN(PeepholeLSTMCell(units, **init), **options)
+    variant = "classic" if cell == "peephole_classic" else "assignment"
+    return FusedLSTM(PeepholeLSTMCell(units, variant=variant, **init), **options)

@@ -76,7 +76,7 @@ def test_cells_match_float64_numpy_reference(kind, mask):
     np.testing.assert_allclose(out, ref_out, atol=1e-5)  # masked steps repeat the last output
 
 
-@pytest.mark.parametrize("kind", ["lstm", "classic"])
+@pytest.mark.parametrize("kind", CELLS)
 def test_fused_layers_match_float64_numpy_reference(kind):
     layer, xs = randomised_layer(kind, layer_class=FusedLSTM), random_inputs()
     out, h, c = layer(xs)
@@ -125,7 +125,9 @@ def outputs_and_gradients(layer, xs, initial_state=None, mask=None):
         tape.watch(sources)
         out, h, c = layer(xs, mask=mask, initial_state=initial_state)
         loss = tf.reduce_sum(out * probe) + tf.reduce_sum(h * c)
-    return [out, h, c, *tape.gradient(loss, sources + layer.trainable_weights)]
+    zero = tf.UnconnectedGradients.ZERO  # the assignment's cell never reads h
+    return [out, h, c, *tape.gradient(loss, sources + layer.trainable_weights,
+                                      unconnected_gradients=zero)]
 
 
 @pytest.mark.parametrize("layer_class", LSTM_LAYERS.values(), ids=LSTM_LAYERS)
@@ -156,11 +158,12 @@ def test_fused_lstm_in_a_graph_with_unknown_length_and_initial_state(monkeypatch
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["assignment", "classic"])
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
-def test_fused_classic_peephole_gradients_equal_the_per_step_layer(graph):
+def test_fused_peephole_gradients_equal_the_per_step_layer(kind, graph):
     """Hand-written BPTT against autodiff through the per-step cell (checked against NumPy)."""
-    per_step = randomised_layer("classic", seed=6)
-    fused = randomised_layer("classic", seed=6, layer_class=FusedLSTM)
+    per_step = randomised_layer(kind, seed=6)
+    fused = randomised_layer(kind, seed=6, layer_class=FusedLSTM)
     rng = np.random.default_rng(7)
     states = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32) for _ in range(2)]
     xs = tf.constant(random_inputs())
@@ -183,8 +186,8 @@ def test_fused_lstm_last_output_only_and_config_round_trip():
 
 
 def test_fused_lstm_needs_an_lstm_cell():
-    with pytest.raises(TypeError, match="needs an LSTMCell or a classic PeepholeLSTMCell"):
-        FusedLSTM(PeepholeLSTMCell(UNITS))
+    with pytest.raises(TypeError, match="needs an LSTMCell or a PeepholeLSTMCell, got LSTMCell"):
+        FusedLSTM(keras.layers.LSTMCell(UNITS))
 
 
 def test_parameter_counts_follow_the_formulas():
@@ -301,7 +304,7 @@ def test_make_rnn_builds_each_choice(choice):
                      "peephole_classic": PeepholeLSTMCell}.get(choice)
     if expected_cell is not None:
         assert type(layer.cell) is expected_cell
-    assert isinstance(layer, FusedLSTM) == (choice in ("lstm", "peephole_classic"))
+    assert isinstance(layer, FusedLSTM) == (choice in ("lstm", "peephole", "peephole_classic"))
     assert layer.cell.kernel_initializer.get_config()["distribution"] == "untruncated_normal"
 
 
