@@ -38,7 +38,8 @@ class CharModel(keras.Model):
         self.cell = cell
         self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim)
         self.rnns = [
-            make_rnn(cell, self.units, return_sequences=True, return_state=True, name=f"rnn_{i}")
+            make_rnn(cell, self.units, return_sequences=True, return_state=True, fused=True,
+                     name=f"rnn_{i}")
             for i in range(self.num_layers)
         ]
         self.dense = keras.layers.Dense(self.vocab_size, name="logits")

@@ -1,8 +1,10 @@
 """One factory for every recurrent layer seqgraph trains: our two cells or Keras' built-ins.
 
-``make_rnn("peephole", 128)`` is ``FusedLSTM(PeepholeLSTMCell(128))``: ``keras.layers.RNN`` over
-our cell with a fused whole-sequence path (``"lstm"``, ``"peephole_classic"`` likewise). Wrap the
-result in ``keras.layers.Bidirectional`` for a bidirectional layer.
+``make_rnn("peephole", 128)`` is ``keras.layers.RNN(PeepholeLSTMCell(128))``; with ``fused=True``
+our cells come in a ``FusedLSTM`` instead (the same layer with a whole-sequence path), which is
+faster at the text model's batch 64 and slower at the memory experiments' batch 256 (see
+``docs/benchmarks.md``). Wrap the result in ``keras.layers.Bidirectional`` for a bidirectional
+layer.
 """
 
 from keras_models.backend import keras
@@ -17,11 +19,12 @@ CELL_CHOICES = ("lstm", "peephole", "peephole_classic", "keras_lstm", "keras_gru
 
 
 def make_rnn(cell, units, *, return_sequences=False, return_state=False, initializer=None,
-             name=None):
+             fused=False, name=None):
     """A recurrent layer of ``units`` units built from ``cell`` (one of ``CELL_CHOICES``).
 
     ``initializer`` (e.g. ``"kaiming_normal"``) sets both the input and the recurrent kernel's
-    initialiser; None keeps each layer's defaults (Glorot uniform and orthogonal).
+    initialiser; None keeps each layer's defaults (Glorot uniform and orthogonal). ``fused``
+    wraps our cells in ``FusedLSTM`` rather than ``keras.layers.RNN``.
     """
     if cell not in CELL_CHOICES:
         raise UsageError(f"unknown cell {cell!r}; choose one of {', '.join(CELL_CHOICES)}")
@@ -36,7 +39,8 @@ def make_rnn(cell, units, *, return_sequences=False, return_state=False, initial
         return keras.layers.LSTM(units, **init, **options)
     if cell == "keras_gru":
         return keras.layers.GRU(units, **init, **options)
+    layer = FusedLSTM if fused else keras.layers.RNN
     if cell == "lstm":
-        return FusedLSTM(LSTMCell(units, **init), **options)
+        return layer(LSTMCell(units, **init), **options)
     variant = "classic" if cell == "peephole_classic" else "assignment"
-    return FusedLSTM(PeepholeLSTMCell(units, variant=variant, **init), **options)
+    return layer(PeepholeLSTMCell(units, variant=variant, **init), **options)

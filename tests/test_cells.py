@@ -304,7 +304,10 @@ def test_make_rnn_builds_each_choice(choice):
                      "peephole_classic": PeepholeLSTMCell}.get(choice)
     if expected_cell is not None:
         assert type(layer.cell) is expected_cell
-    assert isinstance(layer, FusedLSTM) == (choice in ("lstm", "peephole", "peephole_classic"))
+    assert not isinstance(layer, FusedLSTM)
+    if expected_cell is not None:
+        fused = make_rnn(choice, UNITS, fused=True)
+        assert type(fused) is FusedLSTM and type(fused.cell) is expected_cell
     assert layer.cell.kernel_initializer.get_config()["distribution"] == "untruncated_normal"
 
 
