@@ -23,9 +23,12 @@ TEXT_LONG = [*TEXT, "--steps", "200", "--log-every", "10"]
 
 
 def _start(argv, cwd):
+    # A shell's background job inherits SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: restore the default so Ctrl-C means Ctrl-C however pytest was started.
     return subprocess.Popen(
         [sys.executable, "-m", "trainers.cli", *argv], cwd=cwd,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
