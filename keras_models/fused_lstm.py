@@ -39,7 +39,7 @@ class FusedLSTM(keras.layers.RNN):
 
     def __init__(self, cell, **kwargs):
         if _sequence_of(cell) is None:
-            raise TypeError(f"FusedLSTM needs an LSTMCell or a PeepholeLSTMCell, got "
+            raise TypeError("FusedLSTM needs an LSTMCell or a PeepholeLSTMCell, got "
                             f"{type(cell).__name__}")
         super().__init__(cell, **kwargs)
 
@@ -58,11 +58,7 @@ class FusedLSTM(keras.layers.RNN):
                                 initial_state=initial_state, constants=constants)
         inputs, (h0, c0), _ = self._process_inputs(inputs, initial_state, None)
         cell = self.cell
-        weights = [cell.kernel, cell.recurrent_kernel, cell.bias]
-        if getattr(cell, "variant", None) == "classic":
-            weights.append(cell.peephole)
-        hs, h, c = _sequence_of(cell)(
-            tf.transpose(inputs, [1, 0, 2]), h0, c0, *(tf.convert_to_tensor(w) for w in weights)
-        )
+        weights = [tf.convert_to_tensor(getattr(cell, name)) for name in cell.weight_blocks]
+        hs, h, c = _sequence_of(cell)(tf.transpose(inputs, [1, 0, 2]), h0, c0, *weights)
         output = tf.transpose(hs, [1, 0, 2]) if self.return_sequences else h
         return [output, h, c] if self.return_state else output
