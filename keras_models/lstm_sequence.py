@@ -51,12 +51,35 @@ def _input_gradients(x, flat_x, flat_d_z, kernel):
     return d_x, tf.matmul(tf.transpose(flat_x), flat_d_z), tf.reduce_sum(flat_d_z, axis=0)
 
 
+def _input_projection(x, kernel, bias):
+    """``x [T, B, I]`` as ``[T·B, I]``, and ``Z_x = x W + b`` for all steps, ``[T, B, 4H]``."""
+    flat_x = tf.reshape(x, [-1, tf.shape(kernel)[0]])
+    z_x = tf.reshape(tf.matmul(flat_x, kernel) + bias, [tf.shape(x)[0], tf.shape(x)[1], -1])
+    return flat_x, z_x
+
+
+def _forward(step, x, h0, c0):
+    """Run ``step`` over all T steps; ``(h_T, c_T)``, ``h [T, B, H]``, ``c [T, B, H]``, extras.
+
+    ``step(t, (h, c)) -> ((h', c'), (h', c', extra))``; the stacked ``c`` and ``extra`` are what
+    the backward pass reads (stacked, not kept as TensorArrays: a gradient that captured those
+    could not be saved).
+    """
+    last, arrays = _scan(step, tf.shape(x)[0], (h0, c0), [x.dtype] * 3)
+    hs, cs, extra = (array.stack() for array in arrays)
+    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
+    return last, hs, cs, extra
+
+
+def _previous(first, stacked):
+    """``[first, stacked[0], …, stacked[T-2]]``: the value before each step."""
+    return tf.concat([first[None], stacked[:-1]], axis=0)
+
+
 def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
     """Forward pass and its gradient function for both variants (``peephole`` None or [3H])."""
-    steps, batch = tf.shape(x)[0], tf.shape(x)[1]
-    input_dim, units = tf.shape(kernel)[0], tf.shape(h0)[1]
-    flat_x = tf.reshape(x, [-1, input_dim])
-    z_x = tf.reshape(tf.matmul(flat_x, kernel) + bias, [steps, batch, 4 * units])
+    steps, units = tf.shape(x)[0], tf.shape(h0)[1]
+    flat_x, z_x = _input_projection(x, kernel, bias)
     p_i, p_f, p_o = (None,) * 3 if peephole is None else tf.split(peephole, 3)
 
     def forward(t, carry):
@@ -68,15 +91,13 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
         c_new = g * i + c * f
         o = tf.sigmoid(z_o if peephole is None else z_o + p_o * c_new)
         h = tf.tanh(c_new) * o
-        return (h, c_new), (h, c, c_new, tf.concat([i, f, g, o], axis=-1))
+        return (h, c_new), (h, c_new, tf.concat([i, f, g, o], axis=-1))
 
-    (h_last, c_last), arrays = _scan(forward, steps, (h0, c0), [x.dtype] * 4)
-    # Stacked, not kept as TensorArrays: a gradient that captured those could not be saved.
-    hs, c_prevs, cs, gates = (array.stack() for array in arrays)
-    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
+    (h_last, c_last), hs, cs, gates = _forward(forward, x, h0, c0)
 
     def grad(d_hs, d_h_last, d_c_last):
         recurrent_t = tf.transpose(recurrent_kernel)
+        c_prevs = _previous(c0, cs)
 
         def backward(t, carry):
             d_h_next, d_c_next = carry
@@ -98,7 +119,7 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
         (d_h0, d_c0), (d_z,) = _scan(backward, steps, (d_h_last, d_c_last), [x.dtype], reverse=True)
         d_z = d_z.stack()
         flat_d_z = tf.reshape(d_z, [-1, 4 * units])
-        h_prev = tf.reshape(tf.concat([h0[None], hs[:-1]], axis=0), [-1, units])
+        h_prev = tf.reshape(_previous(h0, hs), [-1, units])
         d_x, d_kernel, d_bias = _input_gradients(x, flat_x, flat_d_z, kernel)
         d_recurrent = tf.matmul(tf.transpose(h_prev), flat_d_z)
         grads = [d_x, d_h0, d_c0, d_kernel, d_recurrent, d_bias]
@@ -113,13 +134,9 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
 
 def _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias):
     """The assignment's peephole LSTM: gates (f, i, o) read c through ``U [H, 3H]``, no h."""
-    steps, batch = tf.shape(x)[0], tf.shape(x)[1]
-    input_dim, units = tf.shape(kernel)[0], tf.shape(h0)[1]
-    flat_x = tf.reshape(x, [-1, input_dim])
-    z_gates, z_cand = tf.split(
-        tf.reshape(tf.matmul(flat_x, kernel) + bias, [steps, batch, 4 * units]),
-        [3 * units, units], axis=-1,
-    )
+    steps, units = tf.shape(x)[0], tf.shape(h0)[1]
+    flat_x, z_x = _input_projection(x, kernel, bias)
+    z_gates, z_cand = tf.split(z_x, [3 * units, units], axis=-1)
     candidates = tf.sigmoid(z_cand)  # σ(W_cx x + b_c) for every step at once
 
     def forward(t, carry):
@@ -128,14 +145,13 @@ def _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias):
         f, i, o = tf.split(gates, 3, axis=-1)
         c_new = candidates[t] * i + c * f
         h = tf.tanh(c_new) * o
-        return (h, c_new), (h, c, c_new, gates)
+        return (h, c_new), (h, c_new, gates)
 
-    (h_last, c_last), arrays = _scan(forward, steps, (h0, c0), [x.dtype] * 4)
-    hs, c_prevs, cs, gates = (array.stack() for array in arrays)
-    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
+    (h_last, c_last), hs, cs, gates = _forward(forward, x, h0, c0)
 
     def grad(d_hs, d_h_last, d_c_last):
         recurrent_t = tf.transpose(recurrent_kernel)
+        c_prevs = _previous(c0, cs)
         d_hs = d_hs + tf.concat([tf.zeros_like(d_hs[:-1]), d_h_last[None]], axis=0)
 
         def backward(t, d_c_next):
