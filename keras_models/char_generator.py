@@ -5,7 +5,9 @@ For a batch of prompts ``p_b`` (lengths ``n_b``) and ``L`` characters to generat
 in ``n + L``): while ``t + 1 < n_b`` row ``b`` is fed its own prompt (its samples are discarded),
 afterwards its previous sample. Row ``b`` returns the samples of steps ``n_b - 1 … n_b + L_b - 2``,
 so prompts of different lengths share one batch. The out-of-vocabulary id gets logit ``-∞`` and
-is never sampled; prompt characters outside the vocabulary map to it.
+is never sampled; prompt characters outside the vocabulary map to it. Logits that are not finite
+(weights of a diverged training) stop generation with an error carrying ``NON_FINITE_LOGITS``
+instead of drawing an id outside the vocabulary.
 
 The vocabulary travels inside the SavedModel as the asset ``vocabulary.txt`` (one code point per
 line, line ``i`` = id ``i``, ``-1`` for the out-of-vocabulary id); two lookup tables built from it
@@ -24,6 +26,7 @@ from keras_models import samplers
 from trainers.errors import UsageError
 
 REPLACEMENT_CHARACTER = 0xFFFD
+NON_FINITE_LOGITS = "the model's logits are not finite: its training diverged"
 
 
 class CharGenerator(tf.Module):
@@ -97,6 +100,7 @@ class CharGenerator(tf.Module):
 
         def body(t, x, states, samples):
             logits, states = self.model.step(x, states)
+            logits = tf.debugging.assert_all_finite(logits, NON_FINITE_LOGITS)
             next_id = choose(logits + self.oov_mask, t)
             prompt_next = tf.gather(padded, tf.minimum(t + 1, last_prompt_step), axis=1)
             x = tf.where(t + 1 < prompt_lengths, prompt_next, next_id)

@@ -2,7 +2,10 @@
 
 For ids ``x[b, t]``: ``e = E[x]``, ``h¹ = RNN₁(e)``, …, ``hᴸ = RNN_L(hᴸ⁻¹)``, logits
 ``y = hᴸ W + b`` of shape ``[batch, time, vocab_size]``; the next-character distribution is
-``softmax(y)``. The RNN cell is any of ``keras_models.CELL_CHOICES`` (default: our LSTM).
+``softmax(y)``. With ``dropout`` p > 0, each layer's output ``hˡ`` passes through inverted dropout
+in training only (the non-recurrent dropout of Zaremba et al., 2014: the states carried from step
+to step are never dropped). The RNN cell is any of ``keras_models.CELL_CHOICES`` (default: our
+LSTM).
 """
 
 from keras_models.backend import keras, tf
@@ -26,22 +29,27 @@ class CharModel(keras.Model):
         units: width of every RNN layer.
         num_layers: number of stacked RNN layers.
         cell: one of ``keras_models.CELL_CHOICES``.
+        dropout: rate of the dropout on each RNN layer's output, in ``[0, 1)``.
     """
 
     def __init__(self, vocab_size, embedding_dim=128, units=256, num_layers=2, cell="lstm",
-                 **kwargs):
+                 dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = int(vocab_size)
         self.embedding_dim = int(embedding_dim)
         self.units = int(units)
         self.num_layers = int(num_layers)
         self.cell = cell
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
         self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim)
         self.rnns = [
             make_rnn(cell, self.units, return_sequences=True, return_state=True, fused=True,
                      name=f"rnn_{i}")
             for i in range(self.num_layers)
         ]
+        self.output_dropout = keras.layers.Dropout(self.dropout)
         self.dense = keras.layers.Dense(self.vocab_size, name="logits")
 
     def call(self, inputs, states=None, return_state=False, training=None):
@@ -49,7 +57,7 @@ class CharModel(keras.Model):
         final_states = []
         for i, rnn in enumerate(self.rnns):
             outputs = rnn(x, initial_state=None if states is None else states[i], training=training)
-            x = outputs[0]
+            x = self.output_dropout(outputs[0], training=training)
             final_states.append(list(outputs[1:]))
         logits = self.dense(x)
         return (logits, final_states) if return_state else logits
@@ -79,6 +87,7 @@ class CharModel(keras.Model):
                 "units": self.units,
                 "num_layers": self.num_layers,
                 "cell": self.cell,
+                "dropout": self.dropout,
             }
         )
         return config

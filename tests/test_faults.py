@@ -135,6 +135,26 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_backup(tmp_path, monke
     assert not (tmp_path / "saved_models").exists()
 
 
+def test_weights_that_explode_with_a_finite_loss_stop_before_the_backup(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    write_corpus(tmp_path / "corpus.txt")
+    # At lr 1e30 the training loss stays finite for the first steps, but the generator's logits
+    # overflow: sampling must not draw an id outside the vocabulary (a traceback before).
+    code = main([*TEXT, "--steps", "6", "--log-every", "2", "--lr", "1e30"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [
+        "seqgraph text: training diverged: by step 2 the model's logits are not finite although "
+        "the loss was (the weights exploded); lower the learning rate (--lr)"
+    ]
+    (run,) = (tmp_path / "runs").iterdir()
+    assert _status(run) == "failed"
+    assert not list((run / "backup").rglob("*.index")), "the diverged weights were backed up"
+    assert not (tmp_path / "saved_models").exists()
+
+
 EXPORT_SLOWLY = textwrap.dedent(
     """
     import time

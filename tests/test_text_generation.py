@@ -167,3 +167,24 @@ def test_export_serves_same_greedy_text_in_a_tensorflow_only_process(
         """
     )
     assert child.stdout.strip().splitlines()[-1] == repr(expected)
+
+
+def test_non_finite_logits_are_one_clear_error_not_an_out_of_vocabulary_draw(
+    vocabulary_file, tmp_path, capsys
+):
+    from trainers import cli
+
+    model = make_model()
+    model.dense.bias.assign(tf.fill(model.dense.bias.shape, float("nan")))
+    diverged = CharGenerator(model, vocabulary_file)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="logits are not finite"):
+        diverged.generate("ab", 5, temperature=1.0)
+    version = export_saved_model(
+        diverged, "char_lstm", signatures={"serving_default": diverged.serving_default},
+        root=tmp_path,
+    )
+    assert cli.main(["text", "sample", "--model", str(version), "--temperature", "1"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"seqgraph text: error: {version}: the model's logits are not finite: its training "
+        "diverged; train it again with a lower --lr"
+    ]

@@ -40,6 +40,24 @@ def test_loss_is_cross_entropy_averaged_over_time_steps():
     assert bits == pytest.approx(expected / math.log(2), rel=1e-5)
 
 
+def test_dropout_zeroes_and_rescales_layer_outputs_in_training_only():
+    model = CharModel(5, embedding_dim=3, units=4, num_layers=2, dropout=0.5)
+    plain = CharModel.from_config({**model.get_config(), "dropout": 0.0})
+    ids = np.random.default_rng(0).integers(0, 5, (2, 6))
+    model(ids), plain(ids)
+    plain.set_weights(model.get_weights())
+    np.testing.assert_allclose(model(ids, training=False), plain(ids), rtol=1e-6)
+    layer_output = model.rnns[0](model.embedding(ids))[0]
+    dropped = model.output_dropout(layer_output, training=True).numpy()
+    kept = dropped != 0
+    assert 0 < kept.mean() < 1  # some units dropped, some kept
+    np.testing.assert_allclose(dropped[kept], 2 * layer_output.numpy()[kept], rtol=1e-6)
+    assert not np.allclose(model(ids, training=True), plain(ids))
+    assert CharModel.from_config(model.get_config()).dropout == 0.5
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1"):
+        CharModel(5, dropout=1.0)
+
+
 def test_interrupted_training_resumes_and_writes_samples_plots_history_and_export(
     book, tmp_path, monkeypatch, capsys
 ):

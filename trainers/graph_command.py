@@ -6,6 +6,7 @@ optional --features and --labels files.
 """
 
 import argparse
+import math
 from pathlib import Path
 
 from trainers.errors import require
@@ -136,7 +137,8 @@ def validate_training(graph, args):
     for option in ("epochs", "patience"):
         value = getattr(args, option)
         require(value is None or value >= 1, f"--{option} must be at least 1; got {value}")
-    require(args.learning_rate is None or args.learning_rate > 0, "--learning-rate must be > 0")
+    require(args.learning_rate is None or 0 < args.learning_rate < math.inf,
+            "--learning-rate must be a finite number > 0")
     require(len(graph.class_names) >= 2,
             f"graph {args.graph!r} needs labels of at least 2 classes to train; pass --labels")
     for split, mask in (("train", graph.mask_tr), ("val", graph.mask_va), ("test", graph.mask_te)):

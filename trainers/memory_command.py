@@ -7,6 +7,7 @@ per run (history.csv, TensorBoard logs with hparams, result.json), ``summary.md`
 Running the same command again after an interruption resumes the grid.
 """
 
+import math
 from pathlib import Path
 
 TASK_HELP = "palindrome, baum_sweet or random_combinations"
@@ -74,7 +75,8 @@ def build_configs(args):
     for key in ("steps", "batch_size", "units", "embedding_dim", "heldout_size", "eval_every"):
         value = settings.get(key, getattr(args, key, None))
         require(value >= 1, f"--{key.replace('_', '-')} is {value}; give an integer ≥ 1")
-    require(settings["learning_rate"] > 0, "--learning-rate must be > 0; try 1e-3")
+    require(0 < settings["learning_rate"] < math.inf,
+            "--learning-rate must be a finite number > 0; try 1e-3")
     require(settings["clipnorm"] > 0, "--clipnorm must be > 0; try 1.0")
     require(args.early_stop is None or 0 < args.early_stop <= 1,
             f"--early-stop {args.early_stop} is not an accuracy; give a value in (0, 1]")

@@ -29,6 +29,9 @@ def _add_train_arguments(parser):
     parser.add_argument("--units", type=int, default=256, help="units per RNN layer")
     parser.add_argument("--embedding-dim", type=int, default=128, help="character embedding")
     parser.add_argument("--cell", default="lstm", help=CELLS_HELP)
+    parser.add_argument("--dropout", type=float, default=0.0,
+                        help="dropout on each RNN layer's output in training, in [0, 1) "
+                        "(default 0, the seed's setting)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     parser.add_argument("--lr-decay", type=float, default=1.0,
@@ -73,7 +76,8 @@ def run_train(args):
     config = TextConfig(
         text=args.text, tfds=args.tfds, strip_gutenberg=args.strip_gutenberg,
         seq_length=args.seq_length, layers=args.layers, units=args.units,
-        embedding_dim=args.embedding_dim, cell=args.cell, batch_size=args.batch_size,
+        embedding_dim=args.embedding_dim, cell=args.cell, dropout=args.dropout,
+        batch_size=args.batch_size,
         learning_rate=args.lr, lr_decay=args.lr_decay, lr_decay_steps=args.lr_decay_steps,
         clipnorm=args.clipnorm, steps=args.steps, log_every=args.log_every,
         validation_fraction=args.validation_fraction, sample_length=args.sample_length,
@@ -100,6 +104,8 @@ def run_sample(args):
             f"{args.model} is not a SavedModel folder; give e.g. saved_models/char_lstm/1")
     from keras_models.backend import tf
 
+    from keras_models.char_generator import NON_FINITE_LOGITS
+
     # One character per step: a matmul of a few rows costs more split over threads than it saves.
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -113,8 +119,15 @@ def run_sample(args):
             f"{args.model} is not a readable text-generator SavedModel ({first_line[:200]}); "
             "export it again with seqgraph text train"
         ) from None
-    out = serve(prompt=tf.constant(args.prompt), length=tf.constant(args.length),
-                temperature=tf.constant(args.temperature, tf.float32))["generated"]
+    try:
+        out = serve(prompt=tf.constant(args.prompt), length=tf.constant(args.length),
+                    temperature=tf.constant(args.temperature, tf.float32))["generated"]
+    except tf.errors.InvalidArgumentError as error:
+        if NON_FINITE_LOGITS not in str(error):
+            raise
+        raise UsageError(
+            f"{args.model}: {NON_FINITE_LOGITS}; train it again with a lower --lr"
+        ) from None
     for prompt, generated in zip(args.prompt, out.numpy(), strict=True):
         print(prompt + generated.decode("utf-8"))
     return 0

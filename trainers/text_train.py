@@ -21,14 +21,14 @@ from keras_models.backend import keras, tf
 
 import numpy as np
 
-from keras_models.char_generator import CharGenerator
+from keras_models.char_generator import NON_FINITE_LOGITS, CharGenerator
 from keras_models.char_model import CharModel
 from pipelines import char_dataset
 from pipelines.text_corpus import corpus_name, load_corpus
 from trainers.atomic import save_figure, write_text
 from trainers.callbacks import standard_callbacks
 from trainers.distribute import shard_by_data
-from trainers.errors import require
+from trainers.errors import TrainingDiverged, require
 from trainers.export import SAVED_MODELS_ROOT, export_saved_model
 from trainers.run_dir import RUNS_ROOT, open_run_dir, read_history, run_status
 from trainers.seeding import seed_everything
@@ -52,6 +52,7 @@ class TextConfig:
     units: int = 256
     embedding_dim: int = 128
     cell: str = "lstm"
+    dropout: float = 0.0
     batch_size: int = 64
     learning_rate: float = 2e-3
     lr_decay: float = 1.0
@@ -70,8 +71,10 @@ class TextConfig:
                      "log_every", "lr_decay_steps", "validation_batches", "sample_length"):
             value = getattr(self, name)
             require(value >= 1, f"{name} must be at least 1, got {value}; pass a positive value")
-        require(self.learning_rate > 0, f"learning rate must be > 0, got {self.learning_rate}")
+        require(0 < self.learning_rate < math.inf,
+                f"learning rate must be a finite number > 0, got {self.learning_rate}")
         require(0 < self.lr_decay <= 1, f"lr decay must be in (0, 1], got {self.lr_decay}")
+        require(0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}")
         require(self.clipnorm > 0, f"clipnorm must be > 0, got {self.clipnorm}")
         require(0 < self.validation_fraction < 1,
                 f"--validation-fraction must be in (0, 1), got {self.validation_fraction}; "
@@ -117,7 +120,11 @@ def sample_markdown(generator, vocabulary, long_length, seed):
 
 
 class SamplesCallback(keras.callbacks.Callback):
-    """After 1/3, 2/3 and 3/3 of the epochs, append samples to ``samples.md`` and TensorBoard."""
+    """After 1/3, 2/3 and 3/3 of the epochs, append samples to ``samples.md`` and TensorBoard.
+
+    Non-finite logits raise ``TrainingDiverged``; an epoch that is run again after an interruption
+    replaces its own section instead of repeating it.
+    """
 
     def __init__(self, generator, vocabulary, run_dir, epochs, steps_per_epoch, long_length,
                  seed):
@@ -132,9 +139,20 @@ class SamplesCallback(keras.callbacks.Callback):
         if epoch not in self.at:
             return
         step = (epoch + 1) * self.steps_per_epoch
-        body = sample_markdown(self.generator, self.vocabulary, self.long_length, self.seed + step)
+        try:
+            body = sample_markdown(self.generator, self.vocabulary, self.long_length,
+                                   self.seed + step)
+        except tf.errors.InvalidArgumentError as error:
+            if NON_FINITE_LOGITS not in str(error):
+                raise
+            raise TrainingDiverged(
+                f"by step {step} the model's logits are not finite although the loss was "
+                "(the weights exploded); lower the learning rate (--lr)"
+            ) from None
         heading = f"## Step {step} ({self.at[epoch]}/3 of training)\n\n"
         old = self.path.read_text(encoding="utf-8") if self.path.exists() else "# Samples\n\n"
+        if heading in old:  # this epoch ran before an interruption: replace its samples
+            old = old[: old.index(heading)]
         write_text(self.path, old + heading + body + "\n")
         with self.writer.as_default():
             tf.summary.text("samples", heading + body, step=step)
@@ -169,7 +187,7 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
     corpus = char_dataset.prepare_corpus(text, config.seq_length, config.validation_fraction)
     seed_everything(config.seed)
     model = CharModel(corpus.vocab_size, config.embedding_dim, config.units, config.layers,
-                      config.cell)
+                      config.cell, config.dropout)
     run_dir, resumed = open_run_dir("text", dataclasses.asdict(config), root=runs_dir)
     vocabulary_path = run_dir / "vocabulary.txt"
     char_dataset.write_vocabulary(vocabulary_path, corpus.vocabulary)
@@ -184,10 +202,12 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
     validation = char_dataset.validation_dataset(
         corpus.validation_ids, config.seq_length, config.batch_size
     ).take(config.validation_batches)
-    callbacks = standard_callbacks(run_dir) + [
+    # Samples first: weights that diverged with a finite loss stop training before this epoch's
+    # backup overwrites the last good one.
+    callbacks = [
         SamplesCallback(generator, corpus.vocabulary, run_dir, epochs, steps_per_epoch,
                         config.sample_length, config.seed)
-    ]
+    ] + standard_callbacks(run_dir)
     print(f"{'Resuming' if resumed else 'Training'} in {run_dir}: "
           f"{corpus_name(config.text, config.tfds)}, {len(corpus.train_ids)} training and "
           f"{len(corpus.validation_ids)} held-out characters, vocabulary {corpus.vocab_size}",
