@@ -12,6 +12,12 @@
    uses. That is a pin, not a shim: ``scipy>=1.10,<1.14`` in ``setup.cfg``, checked by the
    Planetoid loader tests on files written with the installed scipy.
 
+Two additions to ``GATConv`` that are not fixes (both off by default, so the layer is upstream's
+unless asked): ``features_dropout_rate``, dropout on the transformed features ``W x_j`` before
+the attention-weighted sum, as in the paper's code (PetarV-/GAT, ``attn_head``: the input
+dropout is applied again to ``seq_fts``), which upstream's layer does not do; and node features
+given as a ``tf.SparseTensor`` (the Planetoid features are 99 % zeros), multiplied sparsely.
+
 Use these classes instead of ``spektral.layers.GCNConv``/``GATConv``; they are registered under
 ``seqgraph>`` so Keras can reload models that contain them.
 """
@@ -20,6 +26,7 @@ from keras_models.backend import keras, tf  # noqa: F401  (one Keras before spek
 
 from spektral.layers import GATConv as _SpektralGATConv
 from spektral.layers import GCNConv as _SpektralGCNConv
+from spektral.layers import ops
 from spektral.layers.convolutional.conv import check_dtypes
 
 
@@ -45,11 +52,20 @@ class GCNConv(_SpektralGCNConv):
 class GATConv(_SpektralGATConv):
     """spektral's ``GATConv``, exportable as a SavedModel, with independent attention kernels.
 
-    ``α_ij = softmax_j(LeakyReLU(a_selfᵀ W x_i + a_neighᵀ W x_j))`` over ``j ∈ N(i) ∪ {i}``.
+    ``α_ij = softmax_j(LeakyReLU(a_selfᵀ W x_i + a_neighᵀ W x_j))`` over ``j ∈ N(i) ∪ {i}`` and
+    ``x'_i = σ(Σ_j drop(α_ij) · drop_f(W x_j) + b)`` per head, where ``drop`` is upstream's
+    dropout on the attention coefficients (``dropout_rate``) and ``drop_f`` the dropout on the
+    transformed features (``features_dropout_rate``, default 0: upstream's layer), an
+    independent mask per node, head and channel, as in the paper's code. The attention itself
+    is computed from the features before ``drop_f``. At inference both are the identity.
+
+    ``x`` may be a ``tf.SparseTensor`` (single mode); it is then multiplied sparsely when the
+    adjacency is sparse too, and made dense otherwise.
     """
 
-    def __init__(self, channels, **kwargs):
+    def __init__(self, channels, features_dropout_rate=0.0, **kwargs):
         super().__init__(channels, **kwargs)
+        self.features_dropout_rate = features_dropout_rate
         _drop_call_wrapper(self)
 
     def build(self, input_shape):
@@ -59,11 +75,54 @@ class GATConv(_SpektralGATConv):
         if seed is not None:
             neigh_init = init.__class__.from_config({**init.get_config(), "seed": seed + 1})
             self.attn_kernel_neighs.assign(neigh_init(self.attn_kernel_neighs.shape))
+        self.features_dropout = keras.layers.Dropout(self.features_dropout_rate, dtype=self.dtype)
 
     def call(self, inputs, mask=None):
-        return super().call(check_dtypes(inputs), mask=mask)
+        x, a = check_dtypes(inputs)
+        if isinstance(x, tf.SparseTensor) and not isinstance(a, tf.SparseTensor):
+            x = tf.sparse.to_dense(x)
+        return super().call([x, a], mask=mask)
+
+    def _transformed(self, x):
+        """``W x`` per head: ``(..., n_nodes, heads, channels)``."""
+        if isinstance(x, tf.SparseTensor):
+            kernel = tf.reshape(self.kernel, (-1, self.attn_heads * self.channels))
+            wx = tf.sparse.sparse_dense_matmul(x, kernel)
+            return tf.reshape(wx, (-1, self.attn_heads, self.channels))
+        return tf.einsum("...ni,iho->...nho", x, self.kernel)
+
+    def _call_single(self, x, a):
+        """Sparse adjacency, one graph: the softmax runs over each target's incoming edges."""
+        n = tf.shape(x, out_type=a.indices.dtype)[0]
+        edges = ops.add_self_loops_indices(a.indices, n) if self.add_self_loops else a.indices
+        targets, sources = edges[:, 1], edges[:, 0]
+        wx = self._transformed(x)
+        score_self = tf.einsum("nho,oh->nh", wx, self.attn_kernel_self[..., 0])
+        score_neigh = tf.einsum("nho,oh->nh", wx, self.attn_kernel_neighs[..., 0])
+        logits = tf.nn.leaky_relu(
+            tf.gather(score_self, targets) + tf.gather(score_neigh, sources), alpha=0.2
+        )
+        alpha = self.dropout(ops.unsorted_segment_softmax(logits, targets, n))[..., None]
+        messages = alpha * tf.gather(self.features_dropout(wx), sources)
+        return tf.math.unsorted_segment_sum(messages, targets, n), alpha
+
+    def _call_dense(self, x, a):
+        """Dense adjacency (any leading batch axes): α is ``(..., n_nodes, heads, n_nodes)``."""
+        if self.add_self_loops:
+            a = tf.linalg.set_diag(a, tf.ones(tf.shape(a)[:-1], a.dtype))
+        wx = self._transformed(x)
+        score_self = tf.einsum("...nho,oh->...nh", wx, self.attn_kernel_self[..., 0])
+        score_neigh = tf.einsum("...nho,oh->...hn", wx, self.attn_kernel_neighs[..., 0])
+        logits = tf.nn.leaky_relu(score_self[..., None] + score_neigh[..., None, :, :], 0.2)
+        outside = tf.cast(tf.equal(a, 0.0), logits.dtype)[..., :, None, :]
+        alpha = tf.nn.softmax(logits - 1e10 * outside, axis=-1)
+        output = tf.einsum("...nhm,...mho->...nho", self.dropout(alpha), self.features_dropout(wx))
+        return output, alpha
 
     def get_config(self):
         config = super().get_config()
-        config.update({"add_self_loops": self.add_self_loops})
+        config.update({
+            "add_self_loops": self.add_self_loops,
+            "features_dropout_rate": self.features_dropout_rate,
+        })
         return config
