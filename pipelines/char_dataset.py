@@ -103,11 +103,18 @@ def _gather_windows(ids, starts, seq_length):
     return tf.gather(ids, starts[:, None] + tf.range(seq_length + 1, dtype=tf.int64))
 
 
-def training_dataset(ids, seq_length, batch_size, seed):
-    """Endless batches of windows starting at uniformly random offsets of ``ids``."""
+def training_dataset(ids, seq_length, batch_size, seed, start_batch=0):
+    """Endless batches of windows starting at uniformly random offsets of ``ids``.
+
+    Batch ``k`` depends only on ``seed`` and ``k``; the stream starts at batch ``start_batch``.
+    """
     ids = tf.constant(ids, dtype=tf.int64)
     n_starts = tf.size(ids, out_type=tf.int64) - seq_length
-    starts = tf.data.Dataset.random(seed=seed).map(lambda r: tf.math.floormod(r, n_starts))
+    starts = (
+        tf.data.Dataset.random(seed=seed)
+        .skip(start_batch * batch_size)
+        .map(lambda r: tf.math.floormod(r, n_starts))
+    )
     return (
         starts.batch(batch_size, drop_remainder=True)
         .map(lambda s: split_input_target(_gather_windows(ids, s, seq_length)))

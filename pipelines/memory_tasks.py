@@ -173,15 +173,19 @@ def heldout_set(task, length, size, seed):
     return sample_batch(task, length, size, np.random.default_rng(seed))
 
 
-def make_dataset(task, length, *, batch_size, seed, prefetch=2):
+def make_dataset(task, length, *, batch_size, seed, start_batch=0, prefetch=2):
     """An infinite, batched, prefetched ``tf.data.Dataset`` of ``(tokens, labels)``.
 
     Every iteration restarts the same stream: batch ``k`` depends only on ``seed`` and ``k``.
+    ``start_batch`` skips the first batches of the stream (drawn and discarded, so a resumed run
+    continues it exactly).
     """
     spec = task_spec(task, length)
 
     def batches():
         rng = np.random.default_rng(seed)
+        for _ in range(start_batch):
+            sample_batch(task, length, batch_size, rng)
         while True:
             yield sample_batch(task, length, batch_size, rng)
 

@@ -13,9 +13,12 @@ import sys
 import textwrap
 import time
 
-from run_helpers import MEMORY, TEXT, history_file, write_corpus
+import numpy as np
+import pytest
+from run_helpers import MEMORY, TEXT, history_file, history_losses, write_corpus
 
-from trainers.cli import main
+from trainers.callbacks import CheckedBackupAndRestore
+from trainers.cli import EXIT_INTERRUPTED, main
 
 # Long enough that the kill lands before the end, short enough to finish quickly on a rerun.
 MEMORY_LONG = [*MEMORY, "--steps", "400"]
@@ -117,12 +120,39 @@ def test_text_sigkill_then_rerun_completes(tmp_path):
     assert (tmp_path / "saved_models" / "char_lstm" / "1" / "saved_model.pb").is_file()
 
 
+@pytest.mark.parametrize("argv", [MEMORY, TEXT], ids=["memory", "text"])
+def test_a_resumed_run_continues_the_data_stream_like_an_uninterrupted_one(
+    argv, tmp_path, monkeypatch
+):
+    write_corpus(tmp_path / "corpus.txt")
+    task = argv[0]
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--runs-dir", "straight"]) == 0
+    expected = history_losses(tmp_path / "straight", task)
+
+    backup = CheckedBackupAndRestore.on_epoch_end
+
+    def back_up_then_interrupt(self, epoch, logs=None):
+        backup(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(CheckedBackupAndRestore, "on_epoch_end", back_up_then_interrupt)
+    assert main([*argv, "--runs-dir", "resumed"]) == EXIT_INTERRUPTED
+    monkeypatch.setattr(CheckedBackupAndRestore, "on_epoch_end", backup)
+    assert main([*argv, "--runs-dir", "resumed"]) == 0
+    resumed = history_losses(tmp_path / "resumed", task)  # epoch 0's row fell with the interrupt
+    # Before, the resumed run trained on the first batches again, and its losses differed.
+    np.testing.assert_allclose(resumed, expected[-len(resumed):], rtol=1e-5)
+    assert len(resumed) == len(expected) - 1
+
+
 def test_nan_loss_stops_with_one_line_and_keeps_last_good_backup(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_corpus(tmp_path / "corpus.txt")
     # Adam moves every weight by about the learning rate: step 2's products of weights of 1e38
     # overflow float32, and the loss is NaN.
-    code = main([*TEXT, "--steps", "5", "--lr", "1e38", "--no-export"])
+    code = main([*TEXT, "--steps", "5", "--lr", "1e38"])
     err = capsys.readouterr().err
     assert code == 1
     assert err.strip().splitlines() == [

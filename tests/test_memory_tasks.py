@@ -92,6 +92,14 @@ def test_same_seed_same_batches_other_seed_other_batches():
     assert not np.array_equal(first[0][0], first[1][0])  # the stream moves on between batches
 
 
+def test_start_batch_continues_the_same_stream():
+    stream = mt.make_dataset("palindrome", 5, batch_size=8, seed=3)
+    later = mt.make_dataset("palindrome", 5, batch_size=8, seed=3, start_batch=2)
+    for (x1, y1), (x2, y2) in zip(stream.skip(2).take(2), later.take(2), strict=True):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+
+
 @pytest.mark.parametrize("length", [2, 5, 9, 18])
 def test_baum_sweet_labels_match_the_rule(length):
     tokens, labels = mt.baum_sweet_batch(np.random.default_rng(length), length, 300)

@@ -98,3 +98,12 @@ def test_validation_is_the_held_out_tail_and_every_char_is_a_target_once():
 def test_corpus_shorter_than_a_window_is_rejected():
     with pytest.raises(UsageError, match="too short for windows of seq_length \\+ 1 = 31"):
         char_dataset.prepare_corpus("x" * 300, seq_length=30)
+
+
+def test_training_stream_can_start_at_a_later_batch():
+    ids = np.arange(500)
+    stream = char_dataset.training_dataset(ids, 7, 16, seed=1)
+    later = char_dataset.training_dataset(ids, 7, 16, seed=1, start_batch=3)
+    for (x1, y1), (x2, y2) in zip(stream.skip(3).take(2), later.take(2), strict=True):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)

@@ -9,6 +9,9 @@ from keras_models.backend import keras, tf
 from trainers.distribute import chief_path
 from trainers.errors import TrainingDiverged, UsageError
 
+# The last finished epoch, as BackupAndRestore writes it into its checkpoints.
+SAVED_EPOCH_KEY = "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"
+
 
 def standard_callbacks(run_dir, *, backup=True):
     """NaN guard, BackupAndRestore (resume after a crash), TensorBoard and CSV history.
@@ -27,6 +30,23 @@ def standard_callbacks(run_dir, *, backup=True):
     if backup:
         callbacks.insert(1, CheckedBackupAndRestore(str(chief_path(run_dir / "backup"))))
     return callbacks
+
+
+def steps_backed_up(run_dir, steps_per_epoch):
+    """Training steps held by ``run_dir``'s last backup, 0 without one: where a resumed run's
+    data stream must start (``BackupAndRestore`` restores weights and epoch, not the data).
+
+    An unreadable backup counts as none; ``CheckedBackupAndRestore`` then reports it.
+    """
+    # Every worker restores from the chief's folder, which BackupAndRestore calls "chief".
+    latest = tf.train.latest_checkpoint(str(chief_path(Path(run_dir) / "backup") / "chief"))
+    if latest is None:
+        return 0
+    try:
+        epoch = tf.train.load_checkpoint(latest).get_tensor(SAVED_EPOCH_KEY)
+    except (tf.errors.OpError, ValueError):
+        return 0
+    return (int(epoch) + 1) * steps_per_epoch
 
 
 class StopOnNaN(keras.callbacks.Callback):

@@ -5,7 +5,7 @@ TensorBoard get a point every 10 steps), records its hyperparameters in TensorBo
 view, evaluates on a fixed held-out set drawn with another seed, and exports a SavedModel
 (tokens → class probabilities) as the next version of ``saved_models/memory_<task>_<cell>_L<L>/``.
 A finished run keeps ``result.json``; rerunning an interrupted grid skips finished runs and
-resumes the unfinished one from its backup.
+resumes the unfinished one from its backup, its data stream at the batch where the backup was.
 """
 
 import dataclasses
@@ -19,7 +19,7 @@ from keras_models.backend import keras, tf
 from keras_models.memory_model import build_memory_model
 from pipelines.memory_tasks import heldout_set, make_dataset, task_spec
 from trainers.atomic import write_text
-from trainers.callbacks import StepProgress, standard_callbacks
+from trainers.callbacks import StepProgress, standard_callbacks, steps_backed_up
 from trainers.distribute import chief_path, shard_by_data
 from trainers.export import export_saved_model
 from trainers.run_dir import read_history, read_status, run_status, write_config
@@ -123,7 +123,8 @@ def train_run(config, run_dir, saved_models):
         loss="sparse_categorical_crossentropy", metrics=["accuracy"],
     )
     train = shard_by_data(
-        make_dataset(config.task, config.length, batch_size=config.batch_size, seed=config.seed)
+        make_dataset(config.task, config.length, batch_size=config.batch_size, seed=config.seed,
+                     start_batch=steps_backed_up(run_dir, LOG_EVERY))
     )
     heldout = heldout_set(config.task, config.length, config.heldout_size, config.heldout_seed)
     epochs = math.ceil(config.steps / LOG_EVERY)

@@ -26,7 +26,7 @@ from keras_models.char_model import CharModel
 from pipelines import char_dataset
 from pipelines.text_corpus import corpus_name, load_corpus
 from trainers.atomic import save_figure, write_text
-from trainers.callbacks import standard_callbacks
+from trainers.callbacks import standard_callbacks, steps_backed_up
 from trainers.distribute import shard_by_data
 from trainers.errors import TrainingDiverged, require
 from trainers.export import SAVED_MODELS_ROOT, export_saved_model
@@ -197,7 +197,8 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
     steps_per_epoch = min(config.log_every, config.steps)
     epochs = math.ceil(config.steps / steps_per_epoch)
     train = shard_by_data(char_dataset.training_dataset(
-        corpus.train_ids, config.seq_length, config.batch_size, config.seed
+        corpus.train_ids, config.seq_length, config.batch_size, config.seed,
+        start_batch=steps_backed_up(run_dir, steps_per_epoch),
     ))
     validation = char_dataset.validation_dataset(
         corpus.validation_ids, config.seq_length, config.batch_size
