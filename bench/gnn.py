@@ -5,9 +5,12 @@ report test accuracy (mean ± std), seconds per epoch and seconds per run, and t
 same models written in PyTorch Geometric (``--pyg``; needs torch and torch_geometric installed
 by hand, never a seqgraph dependency). Both get the same data (row-normalised features, public
 split) and the same number of threads; the two frameworks alternate seed by seed so machine load
-hits both alike. PyG stops early on validation loss (patience, best weights restored), as
-seqgraph's GCN does; seqgraph's GAT uses its paper's loss-or-accuracy rule
-(``trainers.early_stopping``), which PyG's GAT here does not.
+hits both alike. The PyG models follow seqgraph's: GCN without biases, weight decay on the first
+layer only, early stopping on validation loss (with the L2 term) with the best weights restored;
+GAT with weight decay on kernels and attention vectors (not biases) and its paper's
+loss-or-accuracy early stopping (``trainers.early_stopping``). One difference is left: PyG's
+``GATConv`` drops out only the attention coefficients, not the transformed features ``W h``
+(``features_dropout_rate`` in seqgraph's GAT, as in the paper's code).
 
     python bench/gnn.py --data-dir ../shared/data/planetoid --seeds 10 --pyg
 
@@ -47,7 +50,9 @@ def pyg_run(graph, model_name, seed, *, learning_rate, epochs, patience):
     n_features, n_classes = graph.x.shape[1], graph.y.shape[1]
 
     if model_name == "gcn":
-        convs = torch.nn.ModuleList([GCNConv(n_features, 16), GCNConv(16, n_classes)])
+        convs = torch.nn.ModuleList([
+            GCNConv(n_features, 16, bias=False), GCNConv(16, n_classes, bias=False),
+        ])
         dropout, act = 0.5, F.relu
         groups = [{"params": convs[0].parameters(), "weight_decay": 5e-4},
                   {"params": convs[1].parameters(), "weight_decay": 0.0}]
@@ -57,7 +62,10 @@ def pyg_run(graph, model_name, seed, *, learning_rate, epochs, patience):
             GATConv(64, n_classes, heads=1, concat=False, dropout=0.6),
         ])
         dropout, act = 0.6, F.elu
-        groups = [{"params": convs.parameters(), "weight_decay": 5e-4}]
+        decayed = [p for name, p in convs.named_parameters() if not name.endswith("bias")]
+        biases = [p for name, p in convs.named_parameters() if name.endswith("bias")]
+        groups = [{"params": decayed, "weight_decay": 5e-4},
+                  {"params": biases, "weight_decay": 0.0}]
     optimizer = torch.optim.Adam(groups, lr=learning_rate)
 
     def forward(training):
@@ -66,7 +74,13 @@ def pyg_run(graph, model_name, seed, *, learning_rate, epochs, patience):
         h = F.dropout(h, dropout, training)
         return convs[1](h, edge_index)
 
-    best, best_state, waited, epoch = float("inf"), None, 0, 0
+    def l2_term():  # tkipf/gcn's validation loss includes the weight decay, as Keras' val_loss
+        with torch.no_grad():
+            return sum(0.5 * g["weight_decay"] * float(sum((p ** 2).sum() for p in g["params"]))
+                       for g in optimizer.param_groups if g["weight_decay"])
+
+    state = lambda: {k: v.clone() for k, v in convs.state_dict().items()}  # noqa: E731
+    best_loss, best_acc, best_state, waited, epoch = float("inf"), -1.0, state(), 0, 0
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):  # noqa: B007  (epoch is reported after the loop)
         convs.train()
@@ -75,10 +89,22 @@ def pyg_run(graph, model_name, seed, *, learning_rate, epochs, patience):
         optimizer.step()
         convs.eval()
         with torch.no_grad():
-            val_loss = float(F.cross_entropy(forward(False)[masks[1]], y[masks[1]]))
-        if val_loss < best:
-            best, waited = val_loss, 0
-            best_state = {k: v.clone() for k, v in convs.state_dict().items()}
+            out = forward(False)[masks[1]]
+            val_ce = float(F.cross_entropy(out, y[masks[1]]))
+            val_acc = float((out.argmax(dim=1) == y[masks[1]]).float().mean())
+        if model_name == "gcn":  # Keras EarlyStopping(val_loss, restore_best_weights=True)
+            val_loss = val_ce + l2_term()
+            improved = val_loss < best_loss
+            if improved:
+                best_loss, best_state = val_loss, state()
+        else:  # trainers.early_stopping.LossOrAccuracyStopping (PetarV-/GAT)
+            lower, higher = val_ce <= best_loss, val_acc >= best_acc
+            improved = lower or higher
+            if lower and higher:
+                best_state = state()
+            best_loss, best_acc = min(val_ce, best_loss), max(val_acc, best_acc)
+        if improved:
+            waited = 0
         else:
             waited += 1
             if waited >= patience:
