@@ -2,8 +2,7 @@
 
 Forward, for time-major inputs ``x [T, B, I]`` and fused weights (blocks i, f, g, o)::
 
-    Z_x = x W + b                       one matmul for all T steps   [T, B, 4H]
-    z_t = Z_x[t] + h_{t-1} U            one matmul per step
+    z_t = x_t W + h_{t-1} U + b         one matmul per step, [x_t, h_{t-1}] [W; U]
     i = σ(z_i + p_i ⊙ c_{t-1}),  f = σ(z_f + p_f ⊙ c_{t-1}),  g = tanh(z_g)
     c_t = g ⊙ i + c_{t-1} ⊙ f ;  o = σ(z_o + p_o ⊙ c_t) ;  h_t = tanh(c_t) ⊙ o
 
@@ -19,10 +18,14 @@ carries only ``δc``, with ``δc_{t-1} = δc ⊙ f + δz Uᵀ``). Backward of th
     δz_i = δc ⊙ g ⊙ i(1 − i),  δz_f = δc ⊙ c_{t-1} ⊙ f(1 − f),  δz_g = δc ⊙ i ⊙ (1 − g²)
     δc_{t-1} term = δc ⊙ f + δz_i ⊙ p_i + δz_f ⊙ p_f
 
-and then, each as one matmul (or sum) over all steps: ``∂W = xᵀ δZ``, ``∂U = H_prevᵀ δZ``,
-``∂b = Σ δZ``, ``∂x = δZ Wᵀ``, ``∂p_i = Σ δz_i ⊙ c_{t-1}``, ``∂p_f = Σ δz_f ⊙ c_{t-1}``,
-``∂p_o = Σ δz_o ⊙ c_t``. Per step the loops keep one matmul and the element-wise ops; everything
-else is a few large products (the layout of cuDNN's and PyTorch's fused LSTM kernels).
+with ``[δx_t, δz_t Uᵀ] = δz_t [W; U]ᵀ`` as one matmul per step, and then, each as one matmul (or
+sum) over all steps: ``∂[W; U] = [x, H_prev]ᵀ δZ``, ``∂b = Σ δZ``, ``∂p_i = Σ δz_i ⊙ c_{t-1}``,
+``∂p_f = Σ δz_f ⊙ c_{t-1}``, ``∂p_o = Σ δz_o ⊙ c_t``.
+
+Inside the loops every per-step tensor is feature-major, ``[features, B]`` (``h`` is ``[H, B]``,
+``z`` is ``[4H, B]``), so each product is ``[4H, I+H] @ [I+H, B]``: TensorFlow's CPU matmul runs
+these shapes up to twice as fast as the batch-major ``[B, I+H] @ [I+H, 4H]`` (``bench/gemm.py``).
+Inputs, outputs and states cross the op's boundary batch-major, as Keras passes them.
 """
 
 from keras_models.backend import tf
@@ -45,30 +48,27 @@ def _scan(step, length, initial, outputs, reverse=False):
     return carry, arrays
 
 
-def _input_gradients(x, flat_x, flat_d_z, kernel):
-    """``∂x = δZ Wᵀ``, ``∂W = xᵀ δZ``, ``∂b = Σ δZ`` over all steps (``flat_*``: ``[T·B, …]``)."""
-    d_x = tf.reshape(tf.matmul(flat_d_z, tf.transpose(kernel)), tf.shape(x))
-    return d_x, tf.matmul(tf.transpose(flat_x), flat_d_z), tf.reduce_sum(flat_d_z, axis=0)
+def _size(tensor, axis):
+    """The static size of ``axis`` when known (slices then keep their shapes in the loops)."""
+    return tensor.shape[axis] if tensor.shape[axis] is not None else tf.shape(tensor)[axis]
 
 
-def _input_projection(x, kernel, bias):
-    """``x [T, B, I]`` as ``[T·B, I]``, and ``Z_x = x W + b`` for all steps, ``[T, B, 4H]``."""
-    flat_x = tf.reshape(x, [-1, tf.shape(kernel)[0]])
-    z_x = tf.reshape(tf.matmul(flat_x, kernel) + bias, [tf.shape(x)[0], tf.shape(x)[1], -1])
-    return flat_x, z_x
+def _feature_major(x):
+    """``[T, B, F]`` ↔ ``[T, F, B]`` (its own inverse)."""
+    return tf.transpose(x, [0, 2, 1])
 
 
-def _forward(step, x, h0, c0):
-    """Run ``step`` over all T steps; ``(h_T, c_T)``, ``h [T, B, H]``, ``c [T, B, H]``, extras.
+def _forward(step, x_fm, h0, c0):
+    """Run ``step`` over all T steps from batch-major ``h0, c0 [B, H]``.
 
-    ``step(t, (h, c)) -> ((h', c'), (h', c', extra))``; the stacked ``c`` and ``extra`` are what
-    the backward pass reads (stacked, not kept as TensorArrays: a gradient that captured those
-    could not be saved).
+    ``step(t, (h, c)) -> ((h', c'), (h', c', extra))`` on feature-major ``[H, B]`` states.
+    Returns the final ``(h_T, c_T)`` batch-major, and ``h``, ``c`` ``[T, H, B]`` and the stacked
+    extras (stacked, not kept as TensorArrays: a gradient that captured those could not be saved).
     """
-    last, arrays = _scan(step, tf.shape(x)[0], (h0, c0), [x.dtype] * 3)
+    last, arrays = _scan(step, tf.shape(x_fm)[0], (tf.transpose(h0), tf.transpose(c0)),
+                         [x_fm.dtype] * 3)
     hs, cs, extra = (array.stack() for array in arrays)
-    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
-    return last, hs, cs, extra
+    return tuple(tf.transpose(state) for state in last), hs, cs, extra
 
 
 def _previous(first, stacked):
@@ -76,32 +76,49 @@ def _previous(first, stacked):
     return tf.concat([first[None], stacked[:-1]], axis=0)
 
 
+def _flat(stacked_fm):
+    """Feature-major ``[T, F, B]`` as ``[F, T·B]``, columns in the order of a ``[T·B, …]``."""
+    return tf.reshape(tf.transpose(stacked_fm, [1, 0, 2]), [tf.shape(stacked_fm)[1], -1])
+
+
+def _weight_gradient(d_z_fm, *inputs):
+    """``[in_1, in_2, …]ᵀ δZ`` over all steps: ``δZ [T, G, B]`` feature-major, each ``in_k``
+    batch-major ``[T, B, F_k]``; returns ``[ΣF_k, G]`` (computed transposed, the fast way)."""
+    flat_inputs = tf.concat([tf.reshape(v, [-1, tf.shape(v)[-1]]) for v in inputs], axis=1)
+    return tf.transpose(tf.matmul(_flat(d_z_fm), flat_inputs))
+
+
 def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
     """Forward pass and its gradient function for both variants (``peephole`` None or [3H])."""
-    steps, units = tf.shape(x)[0], tf.shape(h0)[1]
-    flat_x, z_x = _input_projection(x, kernel, bias)
-    p_i, p_f, p_o = (None,) * 3 if peephole is None else tf.split(peephole, 3)
+    steps, inputs = tf.shape(x)[0], _size(kernel, 0)
+    x_fm = _feature_major(x)
+    weights = tf.concat([kernel, recurrent_kernel], axis=0)  # [I+H, 4H]
+    weights_t, bias_column = tf.transpose(weights), bias[:, None]
+    p_i, p_f, p_o = (None,) * 3 if peephole is None else tf.split(peephole[:, None], 3)
 
     def forward(t, carry):
         h, c = carry
-        z_i, z_f, z_g, z_o = tf.split(z_x[t] + tf.matmul(h, recurrent_kernel), 4, axis=-1)
+        z = tf.matmul(weights_t, tf.concat([x_fm[t], h], axis=0)) + bias_column
+        z_i, z_f, z_g, z_o = tf.split(z, 4)
         if peephole is not None:
             z_i, z_f = z_i + p_i * c, z_f + p_f * c
         i, f, g = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.tanh(z_g)
         c_new = g * i + c * f
         o = tf.sigmoid(z_o if peephole is None else z_o + p_o * c_new)
         h = tf.tanh(c_new) * o
-        return (h, c_new), (h, c_new, tf.concat([i, f, g, o], axis=-1))
+        return (h, c_new), (h, c_new, tf.concat([i, f, g, o], axis=0))
 
-    (h_last, c_last), hs, cs, gates = _forward(forward, x, h0, c0)
+    (h_last, c_last), hs_fm, cs, gates = _forward(forward, x_fm, h0, c0)
+    hs = _feature_major(hs_fm)
+    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
 
     def grad(d_hs, d_h_last, d_c_last):
-        recurrent_t = tf.transpose(recurrent_kernel)
-        c_prevs = _previous(c0, cs)
+        d_hs = _feature_major(d_hs)
+        c_prevs = _previous(tf.transpose(c0), cs)
 
         def backward(t, carry):
             d_h_next, d_c_next = carry
-            i, f, g, o = tf.split(gates[t], 4, axis=-1)
+            i, f, g, o = tf.split(gates[t], 4)
             c, c_prev = cs[t], c_prevs[t]
             tanh_c = tf.tanh(c)
             d_h = d_hs[t] + d_h_next
@@ -110,23 +127,24 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
             if peephole is not None:
                 d_c += d_z_o * p_o
             d_z_i, d_z_f = d_c * g * i * (1 - i), d_c * c_prev * f * (1 - f)
-            d_z = tf.concat([d_z_i, d_z_f, d_c * i * (1 - g * g), d_z_o], axis=-1)
+            d_z = tf.concat([d_z_i, d_z_f, d_c * i * (1 - g * g), d_z_o], axis=0)
             d_c_prev = d_c * f
             if peephole is not None:
                 d_c_prev += d_z_i * p_i + d_z_f * p_f
-            return (tf.matmul(d_z, recurrent_t), d_c_prev), (d_z,)
+            d_x_h = tf.matmul(weights, d_z)  # [δx_t; δh_{t-1}] feature-major
+            return (d_x_h[inputs:], d_c_prev), (d_z, d_x_h[:inputs])
 
-        (d_h0, d_c0), (d_z,) = _scan(backward, steps, (d_h_last, d_c_last), [x.dtype], reverse=True)
+        (d_h0, d_c0), (d_z, d_x) = _scan(backward, steps, (tf.transpose(d_h_last),
+                                                           tf.transpose(d_c_last)),
+                                         [x.dtype] * 2, reverse=True)
         d_z = d_z.stack()
-        flat_d_z = tf.reshape(d_z, [-1, 4 * units])
-        h_prev = tf.reshape(_previous(h0, hs), [-1, units])
-        d_x, d_kernel, d_bias = _input_gradients(x, flat_x, flat_d_z, kernel)
-        d_recurrent = tf.matmul(tf.transpose(h_prev), flat_d_z)
-        grads = [d_x, d_h0, d_c0, d_kernel, d_recurrent, d_bias]
+        d_weights = _weight_gradient(d_z, x, _previous(h0, hs))
+        grads = [_feature_major(d_x.stack()), tf.transpose(d_h0), tf.transpose(d_c0),
+                 d_weights[:inputs], d_weights[inputs:], tf.reduce_sum(d_z, axis=[0, 2])]
         if peephole is not None:
-            d_z_i, d_z_f, _, d_z_o = tf.split(d_z, 4, axis=-1)
+            d_z_i, d_z_f, _, d_z_o = tf.split(d_z, 4, axis=1)
             grads.append(tf.reduce_sum(tf.concat(
-                [d_z_i * c_prevs, d_z_f * c_prevs, d_z_o * cs], axis=-1), axis=[0, 1]))
+                [d_z_i * c_prevs, d_z_f * c_prevs, d_z_o * cs], axis=1), axis=[0, 2]))
         return grads
 
     return (hs, h_last, c_last), grad
@@ -134,43 +152,56 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
 
 def _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias):
     """The assignment's peephole LSTM: gates (f, i, o) read c through ``U [H, 3H]``, no h."""
-    steps, units = tf.shape(x)[0], tf.shape(h0)[1]
-    flat_x, z_x = _input_projection(x, kernel, bias)
-    z_gates, z_cand = tf.split(z_x, [3 * units, units], axis=-1)
-    candidates = tf.sigmoid(z_cand)  # σ(W_cx x + b_c) for every step at once
+    steps, inputs, units = tf.shape(x)[0], _size(kernel, 0), _size(h0, 1)
+    x_fm = _feature_major(x)
+    gate_kernel, candidate_kernel = tf.split(kernel, [3 * units, units], axis=1)
+    gate_bias, candidate_bias = tf.split(bias, [3 * units, units])
+    weights = tf.concat([gate_kernel, recurrent_kernel], axis=0)  # [I+H, 3H]
+    weights_t, bias_column = tf.transpose(weights), gate_bias[:, None]
+    flat_x = tf.reshape(x, [-1, inputs])
+    # σ(W_cx x + b_c) for every step at once, [T, H, B]
+    candidates = _feature_major(tf.reshape(
+        tf.sigmoid(tf.matmul(flat_x, candidate_kernel) + candidate_bias),
+        [steps, -1, units]))
 
     def forward(t, carry):
         _, c = carry
-        gates = tf.sigmoid(z_gates[t] + tf.matmul(c, recurrent_kernel))
-        f, i, o = tf.split(gates, 3, axis=-1)
+        gates = tf.sigmoid(tf.matmul(weights_t, tf.concat([x_fm[t], c], axis=0)) + bias_column)
+        f, i, o = tf.split(gates, 3)
         c_new = candidates[t] * i + c * f
         h = tf.tanh(c_new) * o
         return (h, c_new), (h, c_new, gates)
 
-    (h_last, c_last), hs, cs, gates = _forward(forward, x, h0, c0)
+    (h_last, c_last), hs_fm, cs, gates = _forward(forward, x_fm, h0, c0)
+    hs = _feature_major(hs_fm)
+    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
 
     def grad(d_hs, d_h_last, d_c_last):
-        recurrent_t = tf.transpose(recurrent_kernel)
-        c_prevs = _previous(c0, cs)
-        d_hs = d_hs + tf.concat([tf.zeros_like(d_hs[:-1]), d_h_last[None]], axis=0)
+        c_prevs = _previous(tf.transpose(c0), cs)
+        d_hs = _feature_major(d_hs) + tf.concat(
+            [tf.zeros_like(hs_fm[:-1]), tf.transpose(d_h_last)[None]], axis=0)
 
         def backward(t, d_c_next):
-            f, i, o = tf.split(gates[t], 3, axis=-1)
+            f, i, o = tf.split(gates[t], 3)
             s, tanh_c = candidates[t], tf.tanh(cs[t])
             d_c = d_c_next + d_hs[t] * o * (1 - tanh_c * tanh_c)
             d_z_gates = tf.concat([d_c * c_prevs[t] * f * (1 - f), d_c * s * i * (1 - i),
-                                   d_hs[t] * tanh_c * o * (1 - o)], axis=-1)
-            d_c_prev = d_c * f + tf.matmul(d_z_gates, recurrent_t)
-            return d_c_prev, (d_z_gates, d_c * i * s * (1 - s))
+                                   d_hs[t] * tanh_c * o * (1 - o)], axis=0)
+            d_x_c = tf.matmul(weights, d_z_gates)  # [δx_t (gates); δz Uᵀ] feature-major
+            return d_c * f + d_x_c[inputs:], (d_z_gates, d_c * i * s * (1 - s), d_x_c[:inputs])
 
-        d_c0, (d_z_gates, d_z_cand) = _scan(backward, steps, d_c_last, [x.dtype] * 2,
-                                            reverse=True)
-        d_z_gates = tf.reshape(d_z_gates.stack(), [-1, 3 * units])
-        flat_d_z = tf.concat([d_z_gates, tf.reshape(d_z_cand.stack(), [-1, units])], axis=-1)
-        d_x, d_kernel, d_bias = _input_gradients(x, flat_x, flat_d_z, kernel)
-        c_prev = tf.reshape(c_prevs, [-1, units])
-        d_recurrent = tf.matmul(tf.transpose(c_prev), d_z_gates)
-        return [d_x, tf.zeros_like(h0), d_c0, d_kernel, d_recurrent, d_bias]
+        d_c0, (d_z_gates, d_z_candidate, d_x) = _scan(
+            backward, steps, tf.transpose(d_c_last), [x.dtype] * 3, reverse=True)
+        d_z_gates, d_z_candidate = d_z_gates.stack(), d_z_candidate.stack()
+        d_weights = _weight_gradient(d_z_gates, x, _feature_major(c_prevs))
+        d_candidate_kernel = _weight_gradient(d_z_candidate, x)
+        flat_d_candidate = tf.transpose(_flat(d_z_candidate))  # [T·B, H]
+        d_x = _feature_major(d_x.stack()) + tf.reshape(
+            tf.matmul(flat_d_candidate, candidate_kernel, transpose_b=True), tf.shape(x))
+        d_kernel = tf.concat([d_weights[:inputs], d_candidate_kernel], axis=1)
+        d_bias = tf.concat([tf.reduce_sum(d_z_gates, axis=[0, 2]),
+                            tf.reduce_sum(d_z_candidate, axis=[0, 2])], axis=0)
+        return [d_x, tf.zeros_like(h0), tf.transpose(d_c0), d_kernel, d_weights[inputs:], d_bias]
 
     return (hs, h_last, c_last), grad
 
