@@ -2,7 +2,7 @@
 
 For ``LSTMCell`` and ``PeepholeLSTMCell`` (both variants): same weights, outputs, states and config
 as the per-step layer; unmasked, forward, non-stateful float32 calls run the cell's op of
-``lstm_sequence`` (one input matmul for all steps, one matmul per step, BPTT by hand) instead of
+``lstm_sequence`` (one feature-major matmul per step, BPTT by hand) instead of
 calling the cell once per step. Anything else (a mask, ``go_backwards``, ``stateful``,
 ``unroll``, another dtype) falls back to ``keras.layers.RNN``.
 """
