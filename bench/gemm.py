@@ -53,9 +53,9 @@ def time_shape(m, k, n, rounds):
     b = np.random.default_rng(1).normal(size=(k, n)).astype(np.float32)
     ta, tb, pa, pb = tf.constant(a), tf.constant(b), torch.tensor(a), torch.tensor(b)
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def tf_loop(x, y):
-        total = tf.zeros((m, n))
+        total = tf.zeros((x.shape[0], y.shape[1]))
         for _ in tf.range(REPEATS):
             total += tf.matmul(x, y)
         return total
@@ -69,16 +69,8 @@ def time_shape(m, k, n, rounds):
     # The same product computed transposed, Cᵀ = Bᵀ Aᵀ ([n, k] @ [k, m]), from operands stored
     # transposed: TensorFlow's CPU kernels are much faster in one orientation for some shapes.
     ta_t, tb_t = tf.constant(a.T.copy()), tf.constant(b.T.copy())
-
-    @tf.function
-    def tf_transposed_loop(x, y):
-        total = tf.zeros((n, m))
-        for _ in tf.range(REPEATS):
-            total += tf.matmul(x, y)
-        return total
-
     runs = {"tensorflow": lambda: tf_loop(ta, tb).numpy(),
-            "tensorflow_transposed": lambda: tf_transposed_loop(tb_t, ta_t).numpy(),
+            "tensorflow_transposed": lambda: tf_loop(tb_t, ta_t).numpy(),
             "pytorch": torch_loop}
     times = {name: [] for name in runs}
     for run in runs.values():
