@@ -53,9 +53,9 @@ def time_shape(m, k, n, rounds):
     b = np.random.default_rng(1).normal(size=(k, n)).astype(np.float32)
     ta, tb, pa, pb = tf.constant(a), tf.constant(b), torch.tensor(a), torch.tensor(b)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function
     def tf_loop(x, y):
-        total = tf.zeros((x.shape[0], y.shape[1]))
+        total = tf.zeros((tf.shape(x)[0], tf.shape(y)[1]))
         for _ in tf.range(REPEATS):
             total += tf.matmul(x, y)
         return total
