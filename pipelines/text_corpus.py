@@ -26,6 +26,10 @@ BOM = "\ufeff"
 BUILTIN_NAME = "pydoc_data.topics"
 _GUTENBERG_START = re.compile(r"^\*\*\*\s*START OF.*\*\*\*[^\n]*\n", re.MULTILINE)
 _GUTENBERG_END = re.compile(r"^\*\*\*\s*END OF", re.MULTILINE)
+# Older books close with "End of the Project Gutenberg EBook of <title>, by <author>" (the line
+# may wrap once) just before the END marker.
+_GUTENBERG_TRAILER = re.compile(r"\n[ \t]*End of (the )?Project Gutenberg[^\n]*(\n[^\n]+)?\s*\Z",
+                                re.IGNORECASE)
 
 
 def builtin_corpus():
@@ -93,7 +97,8 @@ def read_tfds(name, data_dir=None):
 
 
 def strip_gutenberg(text):
-    """The text between Project Gutenberg's ``*** START OF`` and ``*** END OF`` markers."""
+    """The text between Project Gutenberg's ``*** START OF`` and ``*** END OF`` markers, without
+    the "End of the Project Gutenberg EBook of …" line that older books put before the end."""
     start = _GUTENBERG_START.search(text)
     end = _GUTENBERG_END.search(text, start.end() if start else 0)
     if start is None and end is None:
@@ -101,7 +106,8 @@ def strip_gutenberg(text):
             "no Project Gutenberg '*** START OF' / '*** END OF' markers found; "
             "drop --strip-gutenberg for this text"
         )
-    return text[start.end() if start else 0 : end.start() if end else len(text)].strip("\n")
+    book = text[start.end() if start else 0 : end.start() if end else len(text)]
+    return _GUTENBERG_TRAILER.sub("", book).strip("\n")
 
 
 def load_corpus(path=None, tfds_name=None, *, strip_gutenberg_text=False, data_dir=None):

@@ -51,6 +51,9 @@ def test_strip_gutenberg_keeps_only_the_book():
         "\n\nChapter 1\nIt was.\n\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\nmore licence\n"
     )
     assert text_corpus.strip_gutenberg(text) == "Chapter 1\nIt was."
+    trailer = "End of the Project Gutenberg EBook of X, by \nAn Author\n\n"
+    older = text.replace("It was.\n\n", "It was.\n\n" + trailer)
+    assert text_corpus.strip_gutenberg(older) == "Chapter 1\nIt was."
     with pytest.raises(UsageError, match="drop --strip-gutenberg"):
         text_corpus.strip_gutenberg("no markers here")
 
