@@ -8,9 +8,10 @@ Run by hand from the repository root, with the same flags as ``seqgraph memory``
     .venv/bin/python bench/memory.py --generation-only
 
 Measures the generators' examples/s (NumPy batches of 256, and through tf.data), then trains the
-grid, timing its wall clock, and appends the summary table, the wall time, the exact command,
-the machine and its load to the "Sequence memory" section of docs/benchmarks.md; the figures are
-copied to docs/figures/.
+grid (rerunning an interrupted command resumes its grid: finished runs are kept, the unfinished
+one continues from its backup), timing its wall clock, and appends the summary table, the wall
+time, the exact command, the machine and its load to the "Sequence memory" section of
+docs/benchmarks.md; the figures are copied to docs/figures/.
 """
 
 import argparse
@@ -28,6 +29,7 @@ from trainers import memory_command  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Sequence memory (`bench/memory.py`)"
+RESUMED_NOTE = "in the session that finished it (resumed: earlier sessions ran part of it) "
 GENERATION = (("palindrome", 10), ("palindrome", 20), ("baum_sweet", 6), ("baum_sweet", 10),
               ("random_combinations", 20))
 
@@ -101,14 +103,17 @@ def grid_section(args):
 
     from trainers.memory import run_grid
     from trainers.memory_plots import summary_markdown, write_report
-    from trainers.run_dir import new_run_dir, write_config
+    from trainers.run_dir import open_run_dir, run_status
 
     configs = memory_command.build_configs(args)
-    grid_dir = new_run_dir(f"bench-memory-{args.preset}", root=args.runs_dir)
     runs = [dataclasses.asdict(c) for c in configs]
-    write_config(grid_dir, {"preset": args.preset, "runs": runs})
+    grid_dir, resumed = open_run_dir(f"bench-memory-{args.preset}",
+                                     {"preset": args.preset, "runs": runs}, root=args.runs_dir)
+    print(f"{'Resuming' if resumed else 'Run folder'}: {grid_dir}", flush=True)
     start = time.perf_counter()
-    results = run_grid(configs, grid_dir, args.saved_models)
+    with run_status(grid_dir):
+        results = run_grid(configs, grid_dir, args.saved_models,
+                           log=lambda line: print(line, flush=True))
     wall = time.perf_counter() - start
     written = write_report(results, grid_dir)
     figures = ROOT / "docs" / "figures"
@@ -122,7 +127,9 @@ def grid_section(args):
                 links.append(f"![{path.stem}](figures/{target.name})")
     return [
         f"Grid of {len(configs)} runs, preset `{args.preset}`: wall time {wall / 60:.1f} min "
-        f"(training, evaluation, export and TensorBoard logging; run folder `{grid_dir}`).", "",
+        f"{RESUMED_NOTE if resumed else ''}"
+        f"(training, evaluation, export and TensorBoard logging; run folder `{grid_dir}`; each "
+        "run's own training time is in the table).", "",
         summary_markdown(results), *links,
     ]
 
