@@ -7,8 +7,10 @@ transformed features ``W h`` before the attention-weighted sum (``features_dropo
 The first layer's input dropout draws random numbers only for the nonzero features and hands
 the layer a ``tf.SparseTensor`` (``SparseInputDropout``): the same dropout, since a dropped
 zero is still zero, without drawing 12 million random numbers per step for CiteSeer's
-3327 × 3703 features (99 % zeros). L2 on all kernels and attention kernels (not on
-biases, as in the paper's code): the paper's ``5e-4 · ½‖W‖²`` is Keras ``l2(2.5e-4)``.
+3327 × 3703 features (99 % zeros). L2 on all kernels and attention kernels, not on biases:
+the paper's ``5e-4 · ½‖W‖²`` is Keras ``l2(2.5e-4)``. (The paper's code means to exclude biases,
+but its filter compares full variable names such as ``.../bias:0`` with ``"bias"``, never
+equal, so it decays them too; it also draws a separate input-dropout mask for each head.)
 
 Inputs: node features ``x`` ``(n_nodes, n_features)`` and the adjacency ``A`` as a
 ``tf.SparseTensor`` (only its pattern matters; self loops are added by the layers).
