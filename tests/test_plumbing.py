@@ -1,6 +1,9 @@
-"""Shared trainer plumbing: run folders that resume, the NaN guard, seeding, strategies."""
+"""Shared plumbing: run folders that resume, the NaN guard, seeding, strategies, the allocator."""
 
 import json
+import os
+import subprocess
+import sys
 
 from keras_models.backend import keras, tf
 
@@ -84,3 +87,14 @@ def test_multiworker_without_tf_config_is_a_usage_error(monkeypatch):
 
 def test_default_strategy_is_chief():
     assert distribute.is_chief(distribute.make_strategy("default"))
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "true"), ("false", "false")])
+def test_seqgraph_picks_the_bfc_cpu_allocator_unless_the_user_chose(preset, expected):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    if preset is not None:
+        env["TF_CPU_ALLOCATOR_USE_BFC"] = preset
+    code = "import os, keras_models.backend; print(os.environ['TF_CPU_ALLOCATOR_USE_BFC'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, timeout=300).stdout
+    assert out.strip().splitlines()[-1] == expected
