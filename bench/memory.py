@@ -81,6 +81,8 @@ def main(argv=None):
     command = "python bench/memory.py " + " ".join(sys.argv[1:] if argv is None else argv)
     start_load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
+    for name, value in memory_command.TENSORFLOW_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     from keras_models.backend import tf
 
     rows = generation_rates()

@@ -8,13 +8,6 @@ TensorFlow reads ``TF_USE_LEGACY_KERAS`` when it is first imported (to route
 imported TensorFlow before seqgraph, the variable is set too late for the first, so the routing
 is repaired here; if ``tf.keras`` was already resolved to Keras 3, that cannot be undone and a
 clear ImportError says what to do.
-
-It also picks TensorFlow's BFC allocator for CPU tensors (``TF_CPU_ALLOCATOR_USE_BFC``, unless
-the user set it): with the default allocator every intermediate of a few hundred KB in the RNN
-loops went to ``malloc``, which mapped and unmapped it per op, and the page faults took about a
-third of a training step (docs/benchmarks.md, "Sequence memory"). The BFC allocator keeps freed
-blocks for reuse. Like ``TF_USE_LEGACY_KERAS``, it only takes effect if seqgraph is imported
-before TensorFlow allocates its first tensor.
 """
 
 import importlib
@@ -23,7 +16,6 @@ import sys
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 _TENSORFLOW_CAME_FIRST = "tensorflow" in sys.modules
 
 import tensorflow as tf

@@ -89,12 +89,24 @@ def test_default_strategy_is_chief():
     assert distribute.is_chief(distribute.make_strategy("default"))
 
 
-@pytest.mark.parametrize("preset, expected", [(None, "true"), ("false", "false")])
-def test_seqgraph_picks_the_bfc_cpu_allocator_unless_the_user_chose(preset, expected):
+@pytest.mark.parametrize("argv, preset, expected", [
+    (["memory", "--lengths", "-2"], None, "true"),
+    (["memory", "--lengths", "-2"], "false", "false"),
+    (["text", "sample", "--model", "x", "--length", "0"], None, None),
+], ids=["memory", "memory, user's choice", "text"])
+def test_the_memory_command_picks_the_bfc_cpu_allocator_before_tensorflow_loads(
+    argv, preset, expected
+):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
     if preset is not None:
         env["TF_CPU_ALLOCATOR_USE_BFC"] = preset
-    code = "import os, keras_models.backend; print(os.environ['TF_CPU_ALLOCATOR_USE_BFC'])"
+    code = (
+        "import os, sys\n"
+        "from trainers import cli\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        f"assert cli.main({argv!r}) == cli.EXIT_USAGE\n"
+        "print(os.environ.get('TF_CPU_ALLOCATOR_USE_BFC'))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True, timeout=300).stdout
-    assert out.strip().splitlines()[-1] == expected
+    assert out.strip().splitlines()[-1] == str(expected)

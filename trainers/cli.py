@@ -51,7 +51,9 @@ def build_parser():
             name, help=help_text, description=module.__doc__.split("\n\n")[0]
         )
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(
+            run=module.run, tensorflow_environment=getattr(module, "TENSORFLOW_ENVIRONMENT", {})
+        )
     return parser
 
 
@@ -69,9 +71,12 @@ def _stderr_to_devnull():
         os.close(devnull)
 
 
-def load_tensorflow(verbose):
+def load_tensorflow(verbose, environment=None):
     """Import TensorFlow (through the one-Keras backend), hiding its start-up noise unless
-    ``verbose``: the C++ lines printed before logging is set up, and INFO/WARNING logs."""
+    ``verbose``: the C++ lines printed before logging is set up, and INFO/WARNING logs.
+    ``environment``: a subcommand's TensorFlow variables, set unless the user set them."""
+    for name, value in (environment or {}).items():
+        os.environ.setdefault(name, value)
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "3"
     if verbose:
         import keras_models.backend  # noqa: F401
@@ -87,7 +92,7 @@ def load_tensorflow(verbose):
 def main(argv=None):
     """Entry point of the ``seqgraph`` console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    load_tensorflow(args.verbose)
+    load_tensorflow(args.verbose, args.tensorflow_environment)
     return run_command(args)
 
 

@@ -10,6 +10,12 @@ Running the same command again after an interruption resumes the grid.
 import math
 from pathlib import Path
 
+# Set before TensorFlow loads (``seqgraph memory`` and bench/memory.py): the per-step RNN layers at
+# batch 256 allocate [256, 256] and [256, 1024] intermediates every step, which the default CPU
+# allocator hands to malloc and the kernel maps and unmaps per op; the BFC allocator reuses them
+# (about half the time per step, docs/benchmarks.md). Not for the text model: there it was slower.
+TENSORFLOW_ENVIRONMENT = {"TF_CPU_ALLOCATOR_USE_BFC": "true"}
+
 TASK_HELP = "palindrome, baum_sweet or random_combinations"
 CELL_HELP = "lstm, peephole (ours), keras_lstm, keras_gru or bilstm (Keras' built-ins)"
 OVERRIDABLE = ("steps", "batch_size", "units", "embedding_dim", "learning_rate", "clipnorm",
