@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from trainers import memory_command  # noqa: E402
+from trainers import cli, memory_command  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Sequence memory (`bench/memory.py`)"
@@ -81,8 +81,7 @@ def main(argv=None):
     command = "python bench/memory.py " + " ".join(sys.argv[1:] if argv is None else argv)
     start_load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
-    for name, value in memory_command.TENSORFLOW_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
+    cli.load_tensorflow(False, memory_command.TENSORFLOW_ENVIRONMENT)
     from keras_models.backend import tf
 
     rows = generation_rates()

@@ -58,16 +58,19 @@ def _feature_major(x):
     return tf.transpose(x, [0, 2, 1])
 
 
-def _forward(step, x_fm, h0, c0):
-    """Run ``step`` over all T steps from batch-major ``h0, c0 [B, H]``.
+def _forward(step, x, h0, c0):
+    """Run ``step`` over the T steps of ``x [T, B, I]`` from batch-major ``h0, c0 [B, H]``.
 
     ``step(t, (h, c)) -> ((h', c'), (h', c', extra))`` on feature-major ``[H, B]`` states.
-    Returns the final ``(h_T, c_T)`` batch-major, and ``h``, ``c`` ``[T, H, B]`` and the stacked
-    extras (stacked, not kept as TensorArrays: a gradient that captured those could not be saved).
+    Returns the final ``(h_T, c_T)`` and ``h [T, B, H]`` batch-major, ``c [T, H, B]`` and the
+    stacked extras (stacked, not kept as TensorArrays: a gradient that captured those could not
+    be saved).
     """
-    last, arrays = _scan(step, tf.shape(x_fm)[0], (tf.transpose(h0), tf.transpose(c0)),
-                         [x_fm.dtype] * 3)
+    last, arrays = _scan(step, tf.shape(x)[0], (tf.transpose(h0), tf.transpose(c0)),
+                         [x.dtype] * 3)
     hs, cs, extra = (array.stack() for array in arrays)
+    hs = _feature_major(hs)
+    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
     return tuple(tf.transpose(state) for state in last), hs, cs, extra
 
 
@@ -108,9 +111,7 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
         h = tf.tanh(c_new) * o
         return (h, c_new), (h, c_new, tf.concat([i, f, g, o], axis=0))
 
-    (h_last, c_last), hs_fm, cs, gates = _forward(forward, x_fm, h0, c0)
-    hs = _feature_major(hs_fm)
-    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
+    (h_last, c_last), hs, cs, gates = _forward(forward, x, h0, c0)
 
     def grad(d_hs, d_h_last, d_c_last):
         d_hs = _feature_major(d_hs)
@@ -172,14 +173,12 @@ def _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias):
         h = tf.tanh(c_new) * o
         return (h, c_new), (h, c_new, gates)
 
-    (h_last, c_last), hs_fm, cs, gates = _forward(forward, x_fm, h0, c0)
-    hs = _feature_major(hs_fm)
-    hs.set_shape(x.shape[:2].concatenate(h0.shape[1:]))
+    (h_last, c_last), hs, cs, gates = _forward(forward, x, h0, c0)
 
     def grad(d_hs, d_h_last, d_c_last):
         c_prevs = _previous(tf.transpose(c0), cs)
-        d_hs = _feature_major(d_hs) + tf.concat(
-            [tf.zeros_like(hs_fm[:-1]), tf.transpose(d_h_last)[None]], axis=0)
+        d_hs = _feature_major(
+            d_hs + tf.concat([tf.zeros_like(d_hs[:-1]), d_h_last[None]], axis=0))
 
         def backward(t, d_c_next):
             f, i, o = tf.split(gates[t], 3)
@@ -195,7 +194,7 @@ def _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias):
         d_z_gates, d_z_candidate = d_z_gates.stack(), d_z_candidate.stack()
         d_weights = _weight_gradient(d_z_gates, x, _feature_major(c_prevs))
         d_candidate_kernel = _weight_gradient(d_z_candidate, x)
-        flat_d_candidate = tf.transpose(_flat(d_z_candidate))  # [T·B, H]
+        flat_d_candidate = tf.reshape(_feature_major(d_z_candidate), [-1, units])  # [T·B, H]
         d_x = _feature_major(d_x.stack()) + tf.reshape(
             tf.matmul(flat_d_candidate, candidate_kernel, transpose_b=True), tf.shape(x))
         d_kernel = tf.concat([d_weights[:inputs], d_candidate_kernel], axis=1)
