@@ -54,19 +54,34 @@ def torch_reference(threads):
     y = torch.randint(0, VOCAB, (BATCH, SEQ))
 
     def steps(n):
+        start = time.perf_counter()
         for _ in range(n):
             optimizer.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, VOCAB), y.reshape(-1))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
+        return time.perf_counter() - start
 
     return steps
 
 
 def keras_model(cell):
-    """Our ``CharModel`` compiled as ``seqgraph text train`` does; ``model.fit`` for n steps."""
-    from keras_models.backend import tf
+    """Our ``CharModel`` compiled as ``seqgraph text train`` does; ``model.fit`` for n steps.
+
+    The seconds returned run from the first step's start to the last step's end, as for the
+    PyTorch loop: ``fit``'s own set-up and tear-down are left out (on a core with no spare
+    capacity they stalled for seconds, rounding a whole call up to a multiple of about 5 s).
+    """
+    from keras_models.backend import keras, tf
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seconds = time.perf_counter() - self.start
 
     from keras_models.char_model import CharModel
     from trainers.text_train import TextConfig, compile_model
@@ -78,7 +93,9 @@ def keras_model(cell):
     data = tf.data.Dataset.from_tensors((x, y)).repeat()
 
     def steps(n):
-        model.fit(data, steps_per_epoch=n, epochs=1, verbose=0)
+        clock = StepClock()
+        model.fit(data, steps_per_epoch=n, epochs=1, verbose=0, callbacks=[clock])
+        return clock.seconds
 
     return steps
 
@@ -96,9 +113,7 @@ def measure_training(threads, cells, rounds, steps):
     rates = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
-            start = time.perf_counter()
-            run(steps)
-            rates[name].append(steps * CHARS_PER_STEP / (time.perf_counter() - start))
+            rates[name].append(steps * CHARS_PER_STEP / run(steps))
     return {name: statistics.median(r) for name, r in rates.items()}
 
 

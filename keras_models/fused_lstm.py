@@ -1,10 +1,11 @@
 """``keras.layers.RNN`` over an LSTM cell, with a fused whole-sequence path when nothing forbids it.
 
 For ``LSTMCell`` and ``PeepholeLSTMCell`` (both variants): same weights, outputs, states and config
-as the per-step layer; unmasked, forward, non-stateful float32 calls run the cell's op of
-``lstm_sequence`` (one feature-major matmul per step, BPTT by hand) instead of
-calling the cell once per step. Anything else (a mask, ``go_backwards``, ``stateful``,
-``unroll``, another dtype) falls back to ``keras.layers.RNN``.
+as the per-step layer; unmasked, forward, non-stateful float32 calls whose length is known when the
+graph is built (at most ``MAX_FUSED_STEPS``) run the cell's op of ``lstm_sequence`` (an unrolled
+loop with one feature-major matmul per step, BPTT by hand) instead of calling the cell once per
+step. Anything else (a mask, ``go_backwards``, ``stateful``, ``unroll``, another dtype, a length
+unknown or longer) falls back to ``keras.layers.RNN``.
 """
 
 from keras_models.backend import keras, tf
@@ -16,6 +17,9 @@ from keras_models.lstm_sequence import (
     peephole_lstm_sequence,
 )
 from keras_models.peephole_lstm_cell import PeepholeLSTMCell
+
+# The fused op unrolls its loop: a longer sequence would make a graph slow to build.
+MAX_FUSED_STEPS = 128
 
 
 def _sequence_of(cell):
@@ -50,6 +54,9 @@ class FusedLSTM(keras.layers.RNN):
             and not (self.go_backwards or self.stateful or self.unroll or self.time_major)
             and not isinstance(inputs, (list, tuple, tf.RaggedTensor))
             and inputs.dtype == tf.float32
+            and inputs.shape.rank == 3
+            and inputs.shape[1] is not None
+            and 1 <= inputs.shape[1] <= MAX_FUSED_STEPS
         )
 
     def call(self, inputs, mask=None, training=None, initial_state=None, constants=None):
@@ -59,6 +66,6 @@ class FusedLSTM(keras.layers.RNN):
         inputs, (h0, c0), _ = self._process_inputs(inputs, initial_state, None)
         cell = self.cell
         weights = [tf.convert_to_tensor(getattr(cell, name)) for name in cell.weight_blocks]
-        hs, h, c = _sequence_of(cell)(tf.transpose(inputs, [1, 0, 2]), h0, c0, *weights)
-        output = tf.transpose(hs, [1, 0, 2]) if self.return_sequences else h
+        hs, h, c = _sequence_of(cell)(inputs, h0, c0, *weights)
+        output = hs if self.return_sequences else h
         return [output, h, c] if self.return_state else output

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_models import CELL_CHOICES, LSTMCell, PeepholeLSTMCell, keras, make_rnn, tf
+from keras_models import CELL_CHOICES, LSTMCell, PeepholeLSTMCell, fused_lstm, keras, make_rnn, tf
 from keras_models.fused_lstm import FusedLSTM
 from trainers.errors import UsageError
 
@@ -141,21 +141,26 @@ def test_lstm_cell_matches_keras_lstm_outputs_states_and_gradients(layer_class, 
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_fused_lstm_in_a_graph_with_unknown_length_and_initial_state(monkeypatch):
-    """The fused path (the cell is never called per step) inside tf.function, length unknown."""
+@pytest.mark.parametrize("length, max_fused, fused", [(STEPS, STEPS, True), (None, STEPS, False),
+                                                     (STEPS, STEPS - 1, False)],
+                         ids=["known_length", "unknown_length", "longer_than_unrolled"])
+def test_fused_lstm_in_a_graph_with_initial_state(monkeypatch, length, max_fused, fused):
+    """Inside tf.function: a known length up to ``MAX_FUSED_STEPS`` takes the fused path (the
+    cell is never called per step); otherwise the per-step layer runs. Both equal Keras' LSTM."""
+    monkeypatch.setattr(fused_lstm, "MAX_FUSED_STEPS", max_fused)
     ours, theirs = lstm_pair(FusedLSTM, seed=4)
     rng = np.random.default_rng(5)
     states = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32) for _ in range(2)]
-    spec = tf.TensorSpec((BATCH, None, INPUT), tf.float32)
+    spec = tf.TensorSpec((BATCH, length, INPUT), tf.float32)
     expected = outputs_and_gradients(theirs, tf.constant(random_inputs()), states)
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the fused path called the cell")
-
-    monkeypatch.setattr(LSTMCell, "call", refuse)
-    fused = tf.function(lambda xs: outputs_and_gradients(ours, xs, states), input_signature=[spec])
-    for a, b in zip(fused(tf.constant(random_inputs())), expected, strict=True):
+    cell_calls = []
+    per_step_call = LSTMCell.call
+    monkeypatch.setattr(LSTMCell, "call",
+                        lambda *a, **k: cell_calls.append(1) or per_step_call(*a, **k))
+    run = tf.function(lambda xs: outputs_and_gradients(ours, xs, states), input_signature=[spec])
+    for a, b in zip(run(tf.constant(random_inputs())), expected, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    assert bool(cell_calls) != fused
 
 
 @pytest.mark.parametrize("kind", ["assignment", "classic"])
