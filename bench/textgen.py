@@ -9,8 +9,9 @@ Run by hand from the repository root (torch is NOT a seqgraph dependency; on the
 Training speed: characters per second of a full training step (forward, loss, backward, global
 norm clip 5, Adam) at the seed's setting: vocabulary 84, embedding 128, 2 × 256 LSTM, batch 64,
 sequence 30. The seed's model (``nn.Embedding → nn.LSTM(2 layers) → nn.Linear``) and ours
-(``CharModel`` through ``model.fit``) alternate in rounds inside one process per thread count, so
-both see the same machine load; the figure is the median round. Generation: characters per second
+(``CharModel`` through ``model.fit``) each run in processes of their own, alternating (``--passes``
+processes per model, ``--rounds`` timed rounds each), so both see the same machine load; the
+figure is the median round. Generation: characters per second
 of ``serving_default`` of an exported SavedModel, reloaded with ``tf.saved_model.load``, at
 batch 1, greedy, for 100 and 1000 characters (median of repeats), at each thread count: with one
 intra-op thread (what ``seqgraph text sample`` and a latency-minded server use) and with two.
@@ -29,6 +30,7 @@ from pathlib import Path
 
 VOCAB, EMBED, UNITS, LAYERS, BATCH, SEQ = 84, 128, 256, 2, 64, 30
 CHARS_PER_STEP = BATCH * SEQ
+TORCH, TORCH_NAME = "pytorch", "pytorch nn.LSTM (seed)"
 
 
 def torch_reference(threads):
@@ -100,21 +102,20 @@ def keras_model(cell):
     return steps
 
 
-def measure_training(threads, cells, rounds, steps):
-    """Chars/s per model, median over alternating rounds (run in a child with ``threads``)."""
+def measure_training(threads, model, rounds, steps):
+    """Chars/s of each of ``rounds`` rounds of ``steps`` steps of one model, after a warm-up.
+
+    Each model runs in a process of its own: in one process, PyTorch's OpenMP threads and
+    TensorFlow's thread pools kept spinning after their own work and slowed the other side
+    (PyTorch at two threads measured anywhere from 5k to 19k characters/s).
+    """
     from keras_models.backend import tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    runners = {"pytorch nn.LSTM (seed)": torch_reference(threads)}
-    runners.update({f"seqgraph {cell}": keras_model(cell) for cell in cells})
-    for run in runners.values():
-        run(3)  # warm-up: tracing, allocation
-    rates = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            rates[name].append(steps * CHARS_PER_STEP / run(steps))
-    return {name: statistics.median(r) for name, r in rates.items()}
+    run = torch_reference(threads) if model == TORCH else keras_model(model)
+    run(3)  # warm-up: tracing, allocation
+    return [steps * CHARS_PER_STEP / run(steps) for _ in range(rounds)]
 
 
 def measure_generation(repeats):
@@ -154,11 +155,40 @@ def measure_generation(repeats):
 
 
 def child(args):
-    """One thread count in this process: print a JSON line of results."""
-    result = {"threads": args.threads,
-              "training": measure_training(args.threads, args.cells, args.rounds, args.steps)}
-    result["generation"], result["generation_cpu"] = measure_generation(args.repeats)
+    """One model (or generation) at one thread count in this process: print a JSON line."""
+    if args.model == "generation":
+        from keras_models.backend import tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+        wall, cpu = measure_generation(args.repeats)
+        result = {"generation": wall, "generation_cpu": cpu}
+    else:
+        result = {"rates": measure_training(args.threads, args.model, args.rounds, args.steps)}
     print(json.dumps(result))
+
+
+def run_child(threads, model, args):
+    cmd = [sys.executable, __file__, "--threads", str(threads), "--model", model,
+           "--rounds", str(args.rounds), "--steps", str(args.steps), "--repeats", str(args.repeats)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(threads, args):
+    """Training rates (median over every round of ``--passes`` alternating processes per model)
+    and generation at one thread count."""
+    models = [TORCH, *args.cells]
+    rates = {model: [] for model in models}
+    for _ in range(args.passes):
+        for model in models:
+            rates[model] += run_child(threads, model, args)["rates"]
+    names = {model: TORCH_NAME if model == TORCH else f"seqgraph {model}" for model in models}
+    result = {"threads": threads,
+              "training": {names[m]: statistics.median(r) for m, r in rates.items()}}
+    result.update(run_child(threads, "generation", args))
+    print(json.dumps(result), flush=True)
+    return result
 
 
 def machine():
@@ -172,7 +202,7 @@ def markdown(results, command, started):
     lines = [f"### Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              f"`{command}`  ", f"Machine: {started}", "",
              "Training, characters per second (batch 64 × sequence 30, 2 × 256 LSTM, median "
-             "of alternating rounds):", ""]
+             "of the rounds of alternating processes, one model per process):", ""]
     names = list(results[0]["training"])
     reference = names[0]
     lines += ["| model | " + " | ".join(f"{r['threads']} thread(s)" for r in results) + " |",
@@ -197,9 +227,12 @@ def markdown(results, command, started):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, help="(internal) run one thread count")
+    parser.add_argument("--threads", type=int, help="(internal) run one child process")
+    parser.add_argument("--model", help="(internal) the child's model, or generation")
     parser.add_argument("--cells", nargs="+", default=["lstm", "keras_lstm"])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--passes", type=int, default=2,
+                        help="processes per model and thread count, run alternately")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per process")
     parser.add_argument("--steps", type=int, default=20, help="training steps per round")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--append", action="store_true", help="append to docs/benchmarks.md")
@@ -207,14 +240,7 @@ def main():
     if args.threads:
         return child(args)
     started = machine()
-    results = []
-    for threads in (1, 2):
-        cmd = [sys.executable, __file__, "--threads", str(threads), "--cells", *args.cells,
-               "--rounds", str(args.rounds), "--steps", str(args.steps),
-               "--repeats", str(args.repeats)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        results.append(json.loads(out.strip().splitlines()[-1]))
-        print(json.dumps(results[-1]), flush=True)
+    results = [measure(threads, args) for threads in (1, 2)]
     command = "python bench/textgen.py " + " ".join(sys.argv[1:])
     text = markdown(results, command.strip(), started)
     print(text)

@@ -82,43 +82,51 @@ def _input_gradients(x_fm, kernel, d_z, steps):
 
 
 def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
-    """Forward pass and its gradient function for both variants (``peephole`` None or [3H])."""
-    steps = x.shape[1]
+    """Forward pass and its gradient function for both variants (``peephole`` None or [3H]).
+
+    Each step also keeps what its backward step needs, computed off the recurrent path:
+    ``a = [g·i(1−i); c_{t-1}·f(1−f); i(1−g²); tanh c_t·o(1−o)]``, ``a_c = o(1−tanh²c_t) + a_o p_o``
+    and ``f' = f + a_i p_i + a_f p_f``, so that backward is ``δc += δh ⊙ a_c``,
+    ``δz = [δc; δc; δc; δh] ⊙ a``, ``δh_{t-1} = U δz``, ``δc_{t-1} = δc ⊙ f'``.
+    """
+    steps, units = x.shape[1], recurrent_kernel.shape[0]
     x_fm = _feature_major(x)
     projected = _input_projection(x_fm, kernel, bias, steps)
     recurrent_t = _transposed(recurrent_kernel)  # [4H, H]
-    p_i, p_f, p_o = (None,) * 3 if peephole is None else tf.split(peephole[:, None], 3)
+    if peephole is not None:
+        p_if, p_o = tf.split(peephole[:, None], [2 * units, units])
     hs, cs, saved = [tf.transpose(h0)], [tf.transpose(c0)], []
     for t in range(steps):
         c_prev = cs[-1]
-        z_i, z_f, z_g, z_o = tf.split(tf.matmul(recurrent_t, hs[-1]) + projected[t], 4)
+        z_if, z_g, z_o = tf.split(tf.matmul(recurrent_t, hs[-1]) + projected[t],
+                                  [2 * units, units, units])
         if peephole is not None:
-            z_i, z_f = z_i + p_i * c_prev, z_f + p_f * c_prev
-        i, f, g = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.tanh(z_g)
+            z_if += p_if * tf.concat([c_prev, c_prev], axis=0)
+        s_if, g = tf.sigmoid(z_if), tf.tanh(z_g)
+        i, f = tf.split(s_if, 2)
         c = g * i + c_prev * f
         o = tf.sigmoid(z_o if peephole is None else z_o + p_o * c)
         tanh_c = tf.tanh(c)
         hs.append(tanh_c * o)
         cs.append(c)
-        saved.append((i, f, g, o, tanh_c))
+        a_if, a_o = tf.concat([g, c_prev], axis=0) * s_if * (1 - s_if), tanh_c * o * (1 - o)
+        a_c, f_carry = o * (1 - tanh_c * tanh_c), f
+        if peephole is not None:
+            a_c += a_o * p_o
+            f_carry += tf.reduce_sum(tf.reshape(a_if * p_if, [2, units, -1]), axis=0)
+        saved.append((tf.concat([a_if, i * (1 - g * g), a_o], axis=0), a_c, f_carry))
 
     def grad(d_out, d_h_last, d_c_last):
         d_hs = _unstack_feature_major(d_out)
         d_h_next, d_c = tf.transpose(d_h_last), tf.transpose(d_c_last)
         d_zs = [None] * steps
         for t in reversed(range(steps)):
-            i, f, g, o, tanh_c = saved[t]
+            a, a_c, f_carry = saved[t]
             d_h = d_hs[t] + d_h_next
-            d_z_o = d_h * tanh_c * o * (1 - o)
-            d_c = d_c + d_h * o * (1 - tanh_c * tanh_c)
-            if peephole is not None:
-                d_c += d_z_o * p_o
-            d_z_i, d_z_f = d_c * g * i * (1 - i), d_c * cs[t] * f * (1 - f)
-            d_zs[t] = tf.concat([d_z_i, d_z_f, d_c * i * (1 - g * g), d_z_o], axis=0)
+            d_c += d_h * a_c
+            d_zs[t] = tf.concat([d_c, d_c, d_c, d_h], axis=0) * a
             d_h_next = tf.matmul(recurrent_kernel, d_zs[t])
-            d_c = d_c * f
-            if peephole is not None:
-                d_c += d_z_i * p_i + d_z_f * p_f
+            d_c *= f_carry
         d_z = tf.concat(d_zs, axis=1)  # [4H, T·B]
         d_x, d_kernel, d_bias = _input_gradients(x_fm, kernel, d_z, steps)
         grads = [d_x, tf.transpose(d_h_next), tf.transpose(d_c), d_kernel,
@@ -134,38 +142,45 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
 
 
 def _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias):
-    """The assignment's peephole LSTM: gates (f, i, o) read c through ``U [H, 3H]``, no h."""
+    """The assignment's peephole LSTM: gates (f, i, o) read c through ``U [H, 3H]``, no h.
+
+    Each step keeps ``a = [c_{t-1}·f(1−f); s·i(1−i); tanh c_t·o(1−o); i·s(1−s)]`` and
+    ``a_c = o(1−tanh²c_t)``; backward is ``δc = δc_{t+1} + δh ⊙ a_c``,
+    ``δz = [δc; δc; δh; δc] ⊙ a``, ``δc_{t-1} = δc ⊙ f + U δz_{f,i,o}``.
+    """
     steps, units = x.shape[1], recurrent_kernel.shape[0]
     x_fm = _feature_major(x)
     projected = _input_projection(x_fm, kernel, bias, steps)  # gates (3H) over candidate (H)
     recurrent_t = _transposed(recurrent_kernel)  # [3H, H]
     hs, cs, saved = [], [tf.transpose(c0)], []
     for t in range(steps):
+        c_prev = cs[-1]
         z_gates, z_candidate = tf.split(projected[t], [3 * units, units])
-        f, i, o = tf.split(tf.sigmoid(tf.matmul(recurrent_t, cs[-1]) + z_gates), 3)
+        gates = tf.sigmoid(tf.matmul(recurrent_t, c_prev) + z_gates)
+        f, i, o = tf.split(gates, 3)
         s = tf.sigmoid(z_candidate)
-        c = s * i + cs[-1] * f
+        c = s * i + c_prev * f
         tanh_c = tf.tanh(c)
         hs.append(tanh_c * o)
         cs.append(c)
-        saved.append((f, i, o, s, tanh_c))
+        a_gates = tf.concat([c_prev, s, tanh_c], axis=0) * gates * (1 - gates)
+        saved.append((tf.concat([a_gates, i * s * (1 - s)], axis=0),
+                      o * (1 - tanh_c * tanh_c), f))
 
     def grad(d_out, d_h_last, d_c_last):
         d_hs = _unstack_feature_major(d_out)
         d_hs[-1] += tf.transpose(d_h_last)
-        d_c_next = tf.transpose(d_c_last)
+        d_c = tf.transpose(d_c_last)
         d_zs = [None] * steps
         for t in reversed(range(steps)):
-            f, i, o, s, tanh_c = saved[t]
-            d_c = d_c_next + d_hs[t] * o * (1 - tanh_c * tanh_c)
-            d_z_gates = tf.concat([d_c * cs[t] * f * (1 - f), d_c * s * i * (1 - i),
-                                   d_hs[t] * tanh_c * o * (1 - o)], axis=0)
-            d_zs[t] = tf.concat([d_z_gates, d_c * i * s * (1 - s)], axis=0)
-            d_c_next = d_c * f + tf.matmul(recurrent_kernel, d_z_gates)
+            a, a_c, f = saved[t]
+            d_c += d_hs[t] * a_c
+            d_zs[t] = tf.concat([d_c, d_c, d_hs[t], d_c], axis=0) * a
+            d_c = d_c * f + tf.matmul(recurrent_kernel, d_zs[t][:3 * units])
         d_z = tf.concat(d_zs, axis=1)  # [4H, T·B]
         d_x, d_kernel, d_bias = _input_gradients(x_fm, kernel, d_z, steps)
         d_recurrent = _weight_gradient(d_z[:3 * units], tf.concat(cs[:-1], axis=1))
-        return [d_x, tf.zeros_like(h0), tf.transpose(d_c_next), d_kernel, d_recurrent, d_bias]
+        return [d_x, tf.zeros_like(h0), tf.transpose(d_c), d_kernel, d_recurrent, d_bias]
 
     return (_stack_batch_major(hs), tf.transpose(hs[-1]), tf.transpose(cs[-1])), grad
 
