@@ -182,10 +182,13 @@ def measure(threads, args):
     rates = {model: [] for model in models}
     for _ in range(args.passes):
         for model in models:
-            rates[model] += run_child(threads, model, args)["rates"]
+            rates[model].append(run_child(threads, model, args)["rates"])
     names = {model: TORCH_NAME if model == TORCH else f"seqgraph {model}" for model in models}
     result = {"threads": threads,
-              "training": {names[m]: statistics.median(r) for m, r in rates.items()}}
+              "training": {names[m]: statistics.median(sum(r, [])) for m, r in rates.items()},
+              "pass_ratios": {names[m]: [statistics.median(a) / statistics.median(b)
+                                         for a, b in zip(r, rates[TORCH], strict=True)]
+                              for m, r in rates.items() if m != TORCH}}
     result.update(run_child(threads, "generation", args))
     print(json.dumps(result), flush=True)
     return result
@@ -214,6 +217,11 @@ def markdown(results, command, started):
             ratio = rate / r["training"][reference]
             cells.append(f"{rate / 1000:.1f}k ({ratio:.2f}×)")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Ratio to PyTorch in each pass (one process of each model, back to back):", ""]
+    for r in results:
+        for name, ratios in r["pass_ratios"].items():
+            lines.append(f"- {name}, {r['threads']} thread(s): "
+                         + ", ".join(f"{x:.2f}×" for x in ratios))
     for r in results:
         lines += ["", "Generation from the exported SavedModel (`serving_default`, batch 1, "
                   f"greedy, {r['threads']} thread(s), median of repeats):", ""]
