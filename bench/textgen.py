@@ -9,12 +9,13 @@ Run by hand from the repository root (torch is NOT a seqgraph dependency; on the
 Training speed: characters per second of a full training step (forward, loss, backward, global
 norm clip 5, Adam) at the seed's setting: vocabulary 84, embedding 128, 2 × 256 LSTM, batch 64,
 sequence 30. The seed's model (``nn.Embedding → nn.LSTM(2 layers) → nn.Linear``) and ours
-(``CharModel`` through ``model.fit``) each run in processes of their own, alternating (``--passes``
-processes per model, ``--rounds`` timed rounds each), so both see the same machine load; the
-figure is the median round. Generation: characters per second
-of ``serving_default`` of an exported SavedModel, reloaded with ``tf.saved_model.load``, at
-batch 1, greedy, for 100 and 1000 characters (median of repeats), at each thread count: with one
-intra-op thread (what ``seqgraph text sample`` and a latency-minded server use) and with two.
+(``CharModel`` through ``model.fit``) each run in processes of their own, alternating
+(``--passes`` processes per model, ``--rounds`` timed rounds each), so both see the same machine
+load; the figure is the median round, and the ratio of each back-to-back pair is listed too.
+Generation: characters per second of ``serving_default`` of an exported SavedModel, reloaded with
+``tf.saved_model.load``, at batch 1, greedy, for 100 and 1000 characters (median of repeats), at
+each thread count: with one intra-op thread (what ``seqgraph text sample`` and a latency-minded
+server use) and with two.
 """
 
 import argparse
