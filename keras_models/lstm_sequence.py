@@ -55,9 +55,9 @@ def _batch_major(columns, steps):
     return tf.transpose(tf.reshape(columns, [tf.shape(columns)[0], steps, -1]), [2, 1, 0])
 
 
-def _stack_batch_major(steps):
+def _stack_batch_major(tensors):
     """T feature-major ``[F, B]`` tensors → ``[B, T, F]``."""
-    return tf.transpose(tf.stack(steps, axis=1), [2, 1, 0])
+    return tf.transpose(tf.stack(tensors, axis=1), [2, 1, 0])
 
 
 def _unstack_feature_major(x):
