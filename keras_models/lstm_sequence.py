@@ -187,8 +187,7 @@ def _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias):
 
 @tf.custom_gradient
 def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
-    """The LSTM over ``x [B, T, I]`` (T known) from ``h0, c0 [B, H]``: ``(h [B, T, H], h_T, c_T)``.
-    """
+    """The LSTM over ``x [B, T, I]`` (T static), from ``h0, c0 [B, H]``: ``h [B,T,H], h_T, c_T``."""
     return _run(x, h0, c0, kernel, recurrent_kernel, bias, None)
 
 
