@@ -47,3 +47,18 @@ def run_cli(*args, cwd=None, timeout=600):
 def cli():
     """The ``run_cli`` helper as a fixture: the real command line in a subprocess."""
     return run_cli
+
+
+@pytest.fixture
+def lstm_cell_calls(monkeypatch):
+    """A list that grows by one each time ``LSTMCell.call`` runs (per-step, not fused)."""
+    from keras_models.lstm_cell import LSTMCell
+
+    calls, per_step_call = [], LSTMCell.call
+
+    def counted_call(self, inputs, states):  # the same signature: Keras reads it at build time
+        calls.append(1)
+        return per_step_call(self, inputs, states)
+
+    monkeypatch.setattr(LSTMCell, "call", counted_call)
+    return calls

@@ -144,7 +144,8 @@ def test_lstm_cell_matches_keras_lstm_outputs_states_and_gradients(layer_class, 
 @pytest.mark.parametrize("length, max_fused, fused", [(STEPS, STEPS, True), (None, STEPS, False),
                                                      (STEPS, STEPS - 1, False)],
                          ids=["known_length", "unknown_length", "longer_than_unrolled"])
-def test_fused_lstm_in_a_graph_with_initial_state(monkeypatch, length, max_fused, fused):
+def test_fused_lstm_in_a_graph_with_initial_state(monkeypatch, lstm_cell_calls, length,
+                                                  max_fused, fused):
     """Inside tf.function: a known length up to ``MAX_FUSED_STEPS`` takes the fused path (the
     cell is never called per step); otherwise the per-step layer runs. Both equal Keras' LSTM."""
     monkeypatch.setattr(fused_lstm, "MAX_FUSED_STEPS", max_fused)
@@ -153,14 +154,10 @@ def test_fused_lstm_in_a_graph_with_initial_state(monkeypatch, length, max_fused
     states = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32) for _ in range(2)]
     spec = tf.TensorSpec((BATCH, length, INPUT), tf.float32)
     expected = outputs_and_gradients(theirs, tf.constant(random_inputs()), states)
-    cell_calls = []
-    per_step_call = LSTMCell.call
-    monkeypatch.setattr(LSTMCell, "call",
-                        lambda *a, **k: cell_calls.append(1) or per_step_call(*a, **k))
     run = tf.function(lambda xs: outputs_and_gradients(ours, xs, states), input_signature=[spec])
     for a, b in zip(run(tf.constant(random_inputs())), expected, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
-    assert bool(cell_calls) != fused
+    assert bool(lstm_cell_calls) != fused
 
 
 @pytest.mark.parametrize("kind", ["assignment", "classic"])

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from keras_models.char_model import CharModel
-from keras_models.lstm_cell import LSTMCell
 from pipelines.char_dataset import training_dataset
 from trainers import cli, text_train
 from trainers.text_train import TextConfig
@@ -42,19 +41,17 @@ def test_loss_is_cross_entropy_averaged_over_time_steps():
     assert bits == pytest.approx(expected / math.log(2), rel=1e-5)
 
 
-def test_training_batches_take_the_fused_path(monkeypatch):
-    """The pipeline's windows have a static length, so a training step runs FusedLSTM's
-    whole-sequence op and never the per-step cell (the speed of ``bench/textgen.py``)."""
+def test_training_batches_take_the_fused_path(lstm_cell_calls):
+    """The pipeline's windows have a static length, so a training step traced from its element
+    spec (as ``fit`` traces it) runs FusedLSTM's whole-sequence op, never the per-step cell."""
     ids = tf.constant(np.arange(500) % 7, tf.int64)
-    batch = next(iter(training_dataset(ids, seq_length=12, batch_size=4, seed=0)))
+    dataset = training_dataset(ids, seq_length=12, batch_size=4, seed=0)
     model = CharModel(7, embedding_dim=3, units=4, num_layers=2)
     text_train.compile_model(model, TextConfig())
-    calls = []
-    per_step_call = LSTMCell.call
-    monkeypatch.setattr(LSTMCell, "call", lambda *a, **k: calls.append(1) or per_step_call(*a, **k))
-    logs = tf.function(model.train_step)(batch)
+    step = tf.function(model.train_step, input_signature=[dataset.element_spec])
+    logs = step(next(iter(dataset)))
     assert np.isfinite(logs["loss"].numpy())
-    assert calls == []
+    assert lstm_cell_calls == []
 
 
 def test_dropout_zeroes_and_rescales_layer_outputs_in_training_only():
