@@ -7,6 +7,7 @@ each epoch's backup), never by sleeping blindly.
 
 import csv
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from run_helpers import MEMORY, TEXT, history_file, history_losses, write_corpus
 from trainers import text_train
 from trainers.callbacks import CheckedBackupAndRestore
 from trainers.cli import EXIT_INTERRUPTED, main
+from trainers.run_dir import read_history
 
 # Long enough that the kill lands before the end, short enough to finish quickly on a rerun.
 MEMORY_LONG = [*MEMORY, "--steps", "400"]
@@ -69,10 +71,14 @@ def _status(folder):
     return json.loads((folder / "status.json").read_text())["status"]
 
 
-def _assert_resumed_history(root, task, epochs):
+def _assert_resumed_history(root, task, epochs, result):
     logged = _epochs(root, task)
     assert logged == sorted(set(logged)), f"epochs repeated (restarted, not resumed): {logged}"
     assert logged[-1] == epochs - 1 and len(logged) >= epochs - 1  # a kill may cost one row
+    # The training time counts the epochs of the killed sessions too, not only the last one's.
+    seconds = read_history(history_file(root, task))["seconds"]
+    assert len(seconds) == len(logged) and min(seconds) > 0
+    assert result["train_seconds"] == pytest.approx(math.fsum(seconds), abs=0.06)
 
 
 def test_memory_ctrl_c_then_sigkill_then_rerun_completes(tmp_path):
@@ -98,7 +104,7 @@ def test_memory_ctrl_c_then_sigkill_then_rerun_completes(tmp_path):
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [grid.name]
     result = json.loads((run / "result.json").read_text())
     assert result["steps_run"] == 400
-    _assert_resumed_history(tmp_path / "runs", "memory", 40)
+    _assert_resumed_history(tmp_path / "runs", "memory", 40, result)
     assert _status(grid) == _status(run) == "finished"
     assert {"summary.md", "cells.png", "curves_lstm.png"} <= {p.name for p in grid.iterdir()}
     assert not list((run / "backup").rglob("*"))
@@ -116,7 +122,7 @@ def test_text_sigkill_then_rerun_completes(tmp_path):
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [run.name]
     result = json.loads((run / "result.json").read_text())
     assert result["resumed"] and result["steps"] == 200
-    _assert_resumed_history(tmp_path / "runs", "text", 20)
+    _assert_resumed_history(tmp_path / "runs", "text", 20, result)
     assert _status(run) == "finished"
     expected = {"samples.md", "loss.png", "accuracy.png", "vocabulary.txt", "config.json"}
     assert expected <= {p.name for p in run.iterdir()}

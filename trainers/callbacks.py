@@ -2,6 +2,7 @@
 
 import math
 import sys
+import time
 from pathlib import Path
 
 from keras_models.backend import keras, tf
@@ -14,7 +15,7 @@ SAVED_EPOCH_KEY = "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def standard_callbacks(run_dir, *, backup=True):
-    """NaN guard, BackupAndRestore (resume after a crash), TensorBoard and CSV history.
+    """Epoch timer, NaN guard, BackupAndRestore (resume after a crash), TensorBoard and CSV history.
 
     Trainers that stream infinite data set ``steps_per_epoch`` to their logging interval, so one
     Keras "epoch" is one logging (and checkpoint) period. Under ``multiworker`` every worker
@@ -23,13 +24,20 @@ def standard_callbacks(run_dir, *, backup=True):
     """
     run_dir = Path(run_dir)
     callbacks = [
+        EpochSeconds(),
         StopOnNaN(),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     if backup:
-        callbacks.insert(1, CheckedBackupAndRestore(str(chief_path(run_dir / "backup"))))
+        callbacks.insert(2, CheckedBackupAndRestore(str(chief_path(run_dir / "backup"))))
     return callbacks
+
+
+def training_seconds(history):
+    """Seconds of training in a run's history (``read_history``), over every session that
+    wrote to it: a resumed run counts the epochs of its earlier sessions too."""
+    return math.fsum(s for s in history.get("seconds", ()) if math.isfinite(s))
 
 
 def steps_backed_up(run_dir, steps_per_epoch):
@@ -47,6 +55,21 @@ def steps_backed_up(run_dir, steps_per_epoch):
     except (tf.errors.OpError, ValueError):
         return 0
     return (int(epoch) + 1) * steps_per_epoch
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Add each epoch's wall seconds (training and validation) to its logs as ``seconds``, so
+    ``history.csv`` keeps them across resumes and TensorBoard plots them (``epoch_seconds``).
+
+    Must come before the callbacks that write the logs.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self.start
 
 
 class StopOnNaN(keras.callbacks.Callback):

@@ -11,7 +11,6 @@ resumes the unfinished one from its backup, its data stream at the batch where t
 import dataclasses
 import json
 import math
-import time
 from pathlib import Path
 
 from keras_models.backend import keras, tf
@@ -19,7 +18,12 @@ from keras_models.backend import keras, tf
 from keras_models.memory_model import build_memory_model
 from pipelines.memory_tasks import heldout_set, make_dataset, task_spec
 from trainers.atomic import write_text
-from trainers.callbacks import StepProgress, standard_callbacks, steps_backed_up
+from trainers.callbacks import (
+    StepProgress,
+    standard_callbacks,
+    steps_backed_up,
+    training_seconds,
+)
 from trainers.distribute import chief_path, shard_by_data
 from trainers.export import export_saved_model
 from trainers.run_dir import read_history, read_status, run_status, write_config
@@ -139,10 +143,8 @@ def train_run(config, run_dir, saved_models):
             "validation_data": heldout, "validation_batch_size": 1000,
             "validation_freq": _validation_epochs(config, epochs),
         }
-    start = time.perf_counter()
     model.fit(train, steps_per_epoch=LOG_EVERY, epochs=epochs, callbacks=callbacks, verbose=0,
               **validation)
-    seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(*heldout, batch_size=1000, verbose=0)
     steps_run = int(model.optimizer.iterations.numpy())
     with tf.summary.create_file_writer(str(run_dir / "tensorboard" / "heldout")).as_default():
@@ -161,7 +163,7 @@ def train_run(config, run_dir, saved_models):
         "first_step_99_heldout": first_step_reaching(
             run_dir / "history.csv", column="val_accuracy"
         ),
-        "train_seconds": round(seconds, 1),
+        "train_seconds": round(training_seconds(read_history(run_dir / "history.csv")), 1),
         "export": str(export),
     }
 

@@ -29,7 +29,7 @@ def run(run_dir, saved_models):
         f"`{config.cell}` cells: held-out accuracy **{result['val_accuracy']:.3f}**, "
         f"**{result['val_bits_per_character']:.2f}** bits per character "
         f"(training accuracy {result['accuracy']:.3f}), "
-        f"{result['train_seconds_this_session']:.0f} s of training.",
+        f"{result['train_seconds']:.0f} s of training.",
         "",
         f"Run folder `{result['run_dir']}`: `samples.md` (greedy and T = 0.5, 1, 2 samples after "
         "1/3, 2/3 and 3/3 of training), `loss.png`, `accuracy.png`, TensorBoard logs.",

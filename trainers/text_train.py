@@ -14,7 +14,6 @@ exported to ``saved_models/char_lstm/<version>/``.
 import dataclasses
 import json
 import math
-import time
 from pathlib import Path
 
 from keras_models.backend import keras, tf
@@ -26,7 +25,7 @@ from keras_models.char_model import CharModel
 from pipelines import char_dataset
 from pipelines.text_corpus import corpus_name, load_corpus
 from trainers.atomic import save_figure, write_text
-from trainers.callbacks import standard_callbacks, steps_backed_up
+from trainers.callbacks import standard_callbacks, steps_backed_up, training_seconds
 from trainers.distribute import shard_by_data
 from trainers.errors import TrainingDiverged, require
 from trainers.export import SAVED_MODELS_ROOT, export_saved_model
@@ -213,11 +212,9 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
           f"{corpus_name(config.text, config.tfds)}, {len(corpus.train_ids)} training and "
           f"{len(corpus.validation_ids)} held-out characters, vocabulary {corpus.vocab_size}",
           flush=True)
-    start = time.perf_counter()
     with run_status(run_dir):
         model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                   validation_data=validation, verbose=verbose)
-    seconds = time.perf_counter() - start
     history = read_history(run_dir / "history.csv")
     plot_history(history, steps_per_epoch, run_dir)
     stream_accuracy, stream_bits = stream_metrics(model, corpus.validation_ids)
@@ -227,8 +224,9 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
         "run_dir": str(run_dir),
         "steps": epochs * steps_per_epoch,
         "resumed": resumed,
-        "train_seconds_this_session": round(seconds, 1),
-        **{key: round(values[-1], 4) for key, values in history.items() if key != "epoch"},
+        "train_seconds": round(training_seconds(history), 1),
+        **{key: round(values[-1], 4) for key, values in history.items()
+           if key not in ("epoch", "seconds")},
         "heldout_stream_accuracy": round(stream_accuracy, 4),
         "heldout_stream_bits_per_character": round(stream_bits, 4),
     }
