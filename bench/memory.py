@@ -113,7 +113,7 @@ def grid_section(args):
     print(f"{'Resuming' if resumed else 'Run folder'}: {grid_dir}", flush=True)
     start = time.perf_counter()
     with run_status(grid_dir):
-        results = run_grid(configs, grid_dir, args.saved_models,
+        results = run_grid(configs, grid_dir, args.saved_models, jobs=args.jobs,
                            log=lambda line: print(line, flush=True))
     wall = time.perf_counter() - start
     written = write_report(results, grid_dir)

@@ -1,5 +1,7 @@
 """The export helper: integer versions, Keras and tf.Module exports, atomic on failure."""
 
+from pathlib import Path
+
 from keras_models.backend import keras, tf
 
 import numpy as np
@@ -39,6 +41,22 @@ def test_module_export(tmp_path):
     loaded = tf.saved_model.load(str(path))
     out = loaded.signatures["serving_default"](tf.constant([1.0, 2.0]))["y"]
     np.testing.assert_allclose(out.numpy(), [3.0, 6.0])
+
+
+def test_a_version_taken_meanwhile_by_another_process_is_skipped(tmp_path, monkeypatch):
+    real_next_version = export.next_version
+
+    def taken_after_the_look(model_dir):
+        version = real_next_version(model_dir)
+        if version == 1:  # another exporter renames its version 1 into place just now
+            write_text(Path(model_dir) / "1" / "saved_model.pb", "theirs")
+        return version
+
+    monkeypatch.setattr(export, "next_version", taken_after_the_look)
+    path = export.export_saved_model(_tiny_model(), "tiny", root=tmp_path)
+    assert path.name == "2" and (path / "saved_model.pb").is_file()
+    assert (tmp_path / "tiny" / "1" / "saved_model.pb").read_text() == "theirs"
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["1", "2"]
 
 
 def test_failed_export_leaves_no_version(tmp_path, monkeypatch):

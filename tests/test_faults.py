@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from keras_models.backend import tf
 
@@ -42,9 +43,17 @@ def _start(argv, cwd):
 
 def _epochs(root, task):
     try:
-        with open(history_file(root, task), newline="") as f:
-            return [int(row["epoch"]) for row in csv.DictReader(f)]
-    except (AssertionError, OSError):
+        return _rows(history_file(root, task), "epoch")
+    except AssertionError:
+        return []
+
+
+def _rows(history_csv, column):
+    """One column of a ``history.csv`` as numbers ([] while the file does not exist yet)."""
+    try:
+        with open(history_csv, newline="") as f:
+            return [float(row[column]) for row in csv.DictReader(f)]
+    except OSError:
         return []
 
 
@@ -110,6 +119,47 @@ def test_memory_ctrl_c_then_sigkill_then_rerun_completes(tmp_path):
     assert not list((run / "backup").rglob("*"))
     versions = [p.name for p in (tmp_path / "saved_models" / "memory_palindrome_lstm_L2").iterdir()]
     assert versions == ["1"]
+
+
+def test_memory_jobs_ctrl_c_then_rerun_completes_and_matches_one_job(tmp_path):
+    """``--jobs 2``: two runs in worker processes; a Ctrl-C sent to the parent alone reaches the
+    workers, both resume, and the results equal those of the same grid run one job at a time."""
+    two_seeds = [*MEMORY_LONG, "--seeds", "1", "2"]
+    parallel = _start([*two_seeds, "--jobs", "2"], tmp_path)
+    deadline = time.monotonic() + 300
+    while len(_runs_with_rows(tmp_path / "runs", 2)) < 2:
+        assert parallel.poll() is None, f"ended early:\n{parallel.stderr.read()[-3000:]}"
+        assert time.monotonic() < deadline, "no progress in 300 s"
+        time.sleep(0.05)
+    parallel.send_signal(signal.SIGINT)
+    _, err = parallel.communicate(timeout=120)
+    assert parallel.returncode == EXIT_INTERRUPTED and "Traceback" not in err
+    runs = _run_dirs(tmp_path / "runs")
+    assert [_status(run) for run in runs] == ["interrupted", "interrupted"]
+    assert all(list((run / "backup").rglob("*.index")) for run in runs)
+
+    _finish([*two_seeds, "--jobs", "2"], tmp_path)
+    _finish([*two_seeds, "--runs-dir", "sequential", "--saved-models", "sequential_models"],
+            tmp_path)
+    for run, sequential in zip(runs, _run_dirs(tmp_path / "sequential"), strict=True):
+        logged = _rows(run / "history.csv", "epoch")
+        assert logged == sorted(set(logged)) and logged[-1] == 39  # resumed, not restarted
+        result, expected = (json.loads((r / "result.json").read_text()) for r in (run, sequential))
+        assert result["steps_run"] == expected["steps_run"] == 400
+        first_losses = [_rows(r / "history.csv", "loss")[0] for r in (run, sequential)]
+        assert first_losses[0] == pytest.approx(first_losses[1], rel=1e-3)  # same seed, same data
+        assert result["heldout_accuracy"] == pytest.approx(expected["heldout_accuracy"], abs=0.02)
+    versions = sorted(p.name for p in (tmp_path / "saved_models" / "memory_palindrome_lstm_L2")
+                      .iterdir())
+    assert versions == ["1", "2"]  # two workers exporting one model name: a version each
+
+
+def _run_dirs(root):
+    return sorted(p for p in Path(root).glob("*/*") if p.is_dir())
+
+
+def _runs_with_rows(root, rows):
+    return [run for run in _run_dirs(root) if len(_rows(run / "history.csv", "epoch")) >= rows]
 
 
 def test_text_sigkill_then_rerun_completes(tmp_path):

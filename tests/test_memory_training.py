@@ -121,6 +121,9 @@ def test_forget_bias_sets_only_the_forget_gate_block(cell):
         (["--steps", 0], "--steps is 0; give an integer ≥ 1"),
         (["--seeds", 7], "--heldout-seed 7 is also a training seed; choose another"),
         (["--early-stop", 99], "--early-stop 99.0 is not an accuracy"),
+        (["--jobs", 0], "--jobs is 0; give an integer ≥ 1"),
+        (["--jobs", 2, "--strategy", "mirrored"], "--jobs 2 trains each run in a plain"),
+        (["--jobs", 2, "--deterministic"], "use it without --strategy and --deterministic"),
     ],
 )
 def test_bad_values_are_usage_errors(argv, message):

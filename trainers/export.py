@@ -2,14 +2,17 @@
 
 Versions are integers; each export takes the next one. The SavedModel is written to a hidden
 temporary folder beside the versions and renamed into place, so a crash never leaves a
-half-written version that Serving would try to load.
+half-written version that Serving would try to load, and two processes exporting the same model
+at once (``seqgraph memory --jobs``) each get a version of their own.
 """
 
+import errno
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from keras_models.backend import keras, tf
-
-from trainers.atomic import atomic_path
 
 SAVED_MODELS_ROOT = Path("saved_models")
 
@@ -28,10 +31,20 @@ def export_saved_model(obj, name, *, signatures=None, root=SAVED_MODELS_ROOT):
     ``keras.models.load_model`` and ``tf.saved_model.load`` can read them.
     """
     model_dir = Path(root) / name
-    final = model_dir / str(next_version(model_dir))
-    with atomic_path(final) as tmp:
+    model_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".export.", dir=model_dir))
+    try:
         if isinstance(obj, keras.Model):
-            obj.save(str(tmp), save_format="tf", signatures=signatures)
+            obj.save(str(scratch / "model"), save_format="tf", signatures=signatures)
         else:
-            tf.saved_model.save(obj, str(tmp), signatures=signatures)
-    return final
+            tf.saved_model.save(obj, str(scratch / "model"), signatures=signatures)
+        while True:  # another process may take the version between the look and the rename
+            final = model_dir / str(next_version(model_dir))
+            try:
+                os.rename(scratch / "model", final)
+                return final
+            except OSError as error:
+                if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

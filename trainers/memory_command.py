@@ -53,6 +53,9 @@ def add_arguments(parser):
     parser.add_argument("--heldout-size", type=int, default=10_000)
     parser.add_argument("--heldout-seed", type=int, default=7,
                         help="seed of the held-out set; must differ from the training seeds")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="train this many runs at once, each in a process of its own with "
+                        "cores / JOBS threads (default 1: one run after another)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--saved-models", type=Path, default=Path("saved_models"))
     add_strategy_argument(parser)
@@ -87,6 +90,10 @@ def build_configs(args):
     require(args.early_stop is None or 0 < args.early_stop <= 1,
             f"--early-stop {args.early_stop} is not an accuracy; give a value in (0, 1]")
     require(len(set(args.seeds)) == len(args.seeds), "--seeds repeats a seed; give distinct seeds")
+    require(args.jobs >= 1, f"--jobs is {args.jobs}; give an integer ≥ 1")
+    require(args.jobs == 1 or (args.strategy == "default" and not args.deterministic),
+            f"--jobs {args.jobs} trains each run in a plain one-device process; use it without "
+            "--strategy and --deterministic")
     require(args.heldout_seed not in args.seeds,
             f"--heldout-seed {args.heldout_seed} is also a training seed; choose another")
     no_forget_gate = {"forget_bias": None}
@@ -116,7 +123,7 @@ def run(args):
         grid_dir, resumed = open_run_dir(f"memory-{args.task}", grid_config, root=runs_dir)
         print(f"{'Resuming' if resumed else 'Run folder'}: {grid_dir}", flush=True)
         with run_status(grid_dir):
-            results = run_grid(configs, grid_dir, saved_models, strategy=strategy,
+            results = run_grid(configs, grid_dir, saved_models, strategy=strategy, jobs=args.jobs,
                                log=lambda line: print(line, flush=True))
             written = write_report(results, grid_dir)
     print(f"Summary: {written[0]}")
