@@ -11,11 +11,6 @@ resumes the unfinished one from its backup, its data stream at the batch where t
 import dataclasses
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from keras_models.backend import keras, tf
@@ -29,17 +24,13 @@ from trainers.callbacks import (
     steps_backed_up,
     training_seconds,
 )
-from trainers.cli import EXIT_INTERRUPTED
 from trainers.distribute import chief_path, shard_by_data
-from trainers.errors import UsageError
 from trainers.export import export_saved_model
 from trainers.run_dir import read_history, read_status, run_status, write_config
 from trainers.seeding import seed_everything
 
 LOG_EVERY = 10
 REACHED = 0.99
-POLL_SECONDS = 1.0  # how often ``train_in_processes`` looks at its workers
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # workers import the parent's code
 PRESETS = {
     # The assignment's setting (PyTorch's N(0, 1) embedding of width 1, Kaiming-normal kernels).
     "assignment": {
@@ -189,7 +180,7 @@ def run_grid(configs, grid_dir, saved_models, *, log=print, strategy=None, jobs=
     Each run builds and trains its model under ``strategy.scope()`` (default: one device). Every
     worker of a cluster skips what the chief's folder says is finished, so they stay in step.
     With ``jobs`` > 1 (one device only) the unfinished runs train ``jobs`` at a time, each in a
-    process of its own (``train_in_processes``).
+    process of its own (``trainers.memory_workers``).
     """
     strategy = strategy or tf.distribute.get_strategy()
     results, unfinished = {}, []
@@ -206,13 +197,16 @@ def run_grid(configs, grid_dir, saved_models, *, log=print, strategy=None, jobs=
         write_config(run_dir, dataclasses.asdict(config))
         unfinished.append((label, config, run_dir, result_file))
     if jobs > 1:
+        from trainers.memory_workers import train_in_processes
+
         results.update(train_in_processes(unfinished, saved_models, jobs, log=log))
-    for label, config, run_dir, result_file in unfinished if jobs == 1 else ():
-        log(f"{label}: training up to {config.steps} steps ...")
-        with strategy.scope():
-            results[config.name] = record_run(config, run_dir, saved_models, result_file)
-        log(f"{label}: {result_line(results[config.name])}")
-        keras.backend.clear_session()
+    else:
+        for label, config, run_dir, result_file in unfinished:
+            log(f"{label}: training up to {config.steps} steps ...")
+            with strategy.scope():
+                results[config.name] = record_run(config, run_dir, saved_models, result_file)
+            log(f"{label}: {result_line(results[config.name])}")
+            keras.backend.clear_session()
     return [results[config.name] for config in configs]
 
 
@@ -232,81 +226,3 @@ def result_line(result):
         f"training accuracy first ≥ {REACHED} at step {result['first_step_99'] or 'never'}, "
         f"{result['train_seconds']} s"
     )
-
-
-def train_in_processes(unfinished, saved_models, jobs, *, log=print):
-    """Train ``unfinished`` runs (``(label, config, run_dir, result_file)``) ``jobs`` at a time,
-    each in a ``python -m trainers.memory_worker`` process with ``cores // jobs`` TensorFlow
-    threads (unless ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS`` are set) and this
-    process's code; one progress bar over all their steps. Returns ``{name: result}``.
-
-    Small recurrent models barely speed up with a second thread (``docs/benchmarks.md``), so two
-    one-thread runs side by side finish a grid sooner than one two-thread run after another.
-    Each worker's output goes to ``<run>/worker.log``. A failed worker stops the others (they
-    stop as on Ctrl-C, resumable) and raises one line naming the run; Ctrl-C stops them all.
-    """
-    threads = str(max(1, len(os.sched_getaffinity(0)) // jobs))
-    env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, **os.environ,
-           "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")])}
-    waiting, running, results, shown = list(unfinished), {}, {}, None
-    bar = keras.utils.Progbar(sum(config.steps for _, config, *_ in unfinished),
-                              unit_name="step", interval=0.5 if sys.stdout.isatty() else 30.0)
-    try:
-        while waiting or running:
-            while waiting and len(running) < jobs:
-                label, config, run_dir, result_file = waiting.pop(0)
-                log(f"{label}: training up to {config.steps} steps in a process of its own ...")
-                with open(run_dir / "worker.log", "a", encoding="utf-8") as out:
-                    worker = subprocess.Popen(
-                        [sys.executable, "-m", "trainers.memory_worker", str(run_dir),
-                         str(saved_models)], stdout=out, stderr=subprocess.STDOUT, env=env)
-                running[worker] = (label, config, run_dir, result_file)
-            time.sleep(POLL_SECONDS)
-            for worker in [w for w in running if w.poll() is not None]:
-                label, config, run_dir, result_file = running.pop(worker)
-                _check_worker(worker.returncode, label, run_dir / "worker.log")
-                results[config.name] = json.loads(result_file.read_text(encoding="utf-8"))
-                log(f"{label}: {result_line(results[config.name])}")
-            done = sum(
-                config.steps if config.name in results else _steps_logged(run_dir, config.steps)
-                for _, config, run_dir, _ in unfinished)
-            if done != shown:
-                bar.update(done)
-                shown = done
-    except BaseException:
-        _stop_workers(running)
-        raise
-    return results
-
-
-def _steps_logged(run_dir, steps):
-    """Steps a run's ``history.csv`` shows (capped at ``steps``), 0 before its first row."""
-    try:
-        with open(Path(run_dir) / "history.csv", encoding="utf-8") as f:
-            rows = sum(1 for _ in f) - 1
-    except OSError:
-        return 0
-    return min(steps, max(0, rows) * LOG_EVERY)
-
-
-def _check_worker(returncode, label, log_path):
-    """Raise for a worker that did not finish: KeyboardInterrupt after Ctrl-C, else one line."""
-    if returncode == 0:
-        return
-    if returncode == EXIT_INTERRUPTED:
-        raise KeyboardInterrupt
-    lines = [line for line in Path(log_path).read_text(encoding="utf-8").splitlines() if line]
-    reason = lines[-1] if lines else f"exit code {returncode}"
-    raise UsageError(f"{label} stopped: {reason} (its log: {log_path})")
-
-
-def _stop_workers(running, grace_seconds=5.0):
-    """Let running workers finish stopping after a Ctrl-C they received too; interrupt the rest."""
-    deadline = time.monotonic() + grace_seconds
-    for worker in running:
-        try:
-            worker.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            worker.send_signal(signal.SIGINT)
-    for worker in running:
-        worker.wait()
