@@ -5,6 +5,7 @@ Run by hand from the repository root, with the same flags as ``seqgraph memory``
     .venv/bin/python bench/memory.py --preset tuned      # 12 runs: 2 cells × 2 L × 3 seeds
     .venv/bin/python bench/memory.py --preset assignment
     .venv/bin/python bench/memory.py --preset tuned --seeds 42 --early-stop 0.995
+    .venv/bin/python bench/memory.py --preset assignment --jobs 2   # two runs at a time
     .venv/bin/python bench/memory.py --generation-only
 
 Measures the generators' examples/s (NumPy batches of 256, and through tf.data), then trains the
