@@ -29,8 +29,9 @@ def train_in_processes(unfinished, saved_models, jobs, *, log=print):
     threads (unless ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS`` are set) and this
     process's code; one progress bar over all their steps. Returns ``{name: result}``.
 
-    Small recurrent models barely speed up with a second thread (``docs/benchmarks.md``), so two
-    one-thread runs side by side finish a grid sooner than one two-thread run after another.
+    A second thread speeds these small recurrent models up far less than twice, so two one-thread
+    runs side by side finish a grid sooner than one two-thread run after another (1.5× sooner at
+    the ``assignment`` setting, ``docs/benchmarks.md``).
     Each worker's output goes to ``<run>/worker.log``. A failed worker stops the others (they
     stop as on Ctrl-C, resumable) and raises one line naming the run; Ctrl-C stops them all.
     """
