@@ -278,7 +278,7 @@ def test_export_killed_midway_leaves_no_version(tmp_path):
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     model_dir = tmp_path / "saved_models" / "tiny"
-    while not list(model_dir.glob(".1.*/1/saved_model.pb")):
+    while not list(model_dir.glob(".export.*/model/saved_model.pb")):
         assert process.poll() is None, process.stderr.read()[-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.05)

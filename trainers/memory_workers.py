@@ -33,7 +33,8 @@ def train_in_processes(unfinished, saved_models, jobs, *, log=print):
     runs side by side finish a grid sooner than one two-thread run after another (1.5× sooner at
     the ``assignment`` setting, ``docs/benchmarks.md``).
     Each worker's output goes to ``<run>/worker.log``. A failed worker stops the others (they
-    stop as on Ctrl-C, resumable) and raises one line naming the run; Ctrl-C stops them all.
+    stop as on Ctrl-C, resumable) and raises one line naming the run; Ctrl-C (which reaches only
+    this process: workers run in sessions of their own) is passed on to each worker once.
     """
     from keras_models.backend import keras
 
@@ -51,9 +52,10 @@ def train_in_processes(unfinished, saved_models, jobs, *, log=print):
                 label, config, run_dir, result_file = waiting.pop(0)
                 log(f"{label}: training up to {config.steps} steps in a process of its own ...")
                 with open(run_dir / "worker.log", "a", encoding="utf-8") as out:
-                    worker = subprocess.Popen(
+                    worker = subprocess.Popen(  # own session: Ctrl-C reaches only the parent
                         [sys.executable, "-m", "trainers.memory_workers", str(run_dir),
-                         str(saved_models)], stdout=out, stderr=subprocess.STDOUT, env=env)
+                         str(saved_models)], stdout=out, stderr=subprocess.STDOUT, env=env,
+                        start_new_session=True)
                 running[worker] = (label, config, run_dir, result_file)
             time.sleep(POLL_SECONDS)
             for worker in [w for w in running if w.poll() is not None]:
@@ -96,14 +98,10 @@ def _check_worker(returncode, label, log_path):
     raise UsageError(f"{label} stopped: {reason} (its log: {log_path})")
 
 
-def _stop_workers(running, grace_seconds=5.0):
-    """Let running workers finish stopping after a Ctrl-C they received too; interrupt the rest."""
-    deadline = time.monotonic() + grace_seconds
+def _stop_workers(running):
+    """Interrupt running workers as Ctrl-C would (each keeps its backup) and wait for them."""
     for worker in running:
-        try:
-            worker.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            worker.send_signal(signal.SIGINT)
+        worker.send_signal(signal.SIGINT)
     for worker in running:
         worker.wait()
 
