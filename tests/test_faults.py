@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from run_helpers import MEMORY, TEXT, history_file, history_losses, write_corpus
 
-from trainers import text_train
+from trainers import memory, text_train
 from trainers.callbacks import CheckedBackupAndRestore
 from trainers.cli import EXIT_INTERRUPTED, main
 from trainers.run_dir import read_history
@@ -204,6 +204,40 @@ def test_a_resumed_run_continues_the_data_stream_like_an_uninterrupted_one(
     # Before, the resumed run trained on the first batches again, and its losses differed.
     np.testing.assert_allclose(resumed, expected[-len(resumed):], rtol=1e-5)
     assert len(resumed) == len(expected) - 1
+
+
+@pytest.mark.parametrize("argv", [MEMORY, TEXT], ids=["memory", "text"])
+def test_an_interrupt_after_training_reruns_to_the_export_without_training_again(
+    argv, tmp_path, monkeypatch
+):
+    """Ctrl-C in the export: the backup outlives ``fit`` until the result is written, so the
+    rerun restores the trained weights, trains no step and exports. Before, the backup was
+    deleted when ``fit`` ended, and the rerun trained from step 0 again (or, for text, the
+    run counted as finished and had no result)."""
+    write_corpus(tmp_path / "corpus.txt")
+    monkeypatch.chdir(tmp_path)
+    module = memory if argv is MEMORY else text_train
+    export = module.export_saved_model
+
+    def interrupted_export(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "export_saved_model", interrupted_export)
+    assert main(argv) == EXIT_INTERRUPTED
+    history = history_file(tmp_path / "runs", argv[0])
+    run = history.parent
+    trained = history.read_text()
+    assert _status(run) == "interrupted" and list((run / "backup").rglob("*.index"))
+    assert not (run / "result.json").exists()
+
+    monkeypatch.setattr(module, "export_saved_model", export)
+    assert main(argv) == 0
+    assert history_file(tmp_path / "runs", argv[0]) == history
+    assert history.read_text() == trained  # no epoch trained (or logged) again
+    result = json.loads((run / "result.json").read_text())
+    assert result.get("steps_run", result.get("steps")) == (20 if argv is MEMORY else 4)
+    assert Path(result["export"], "saved_model.pb").is_file()
+    assert _status(run) == "finished" and not (run / "backup").exists()
 
 
 def test_nan_loss_stops_with_one_line_and_keeps_last_good_backup(tmp_path, monkeypatch, capsys):

@@ -8,20 +8,28 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
+def scratch_folder(parent, name):
+    """Yield a new hidden folder ``parent/.<name>.*``, deleted when the block ends, however."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def atomic_path(final_path):
     """Yield a temporary sibling path; on success rename it to ``final_path``, else remove it.
 
     Works for files and folders: the caller writes whatever it likes at the yielded path.
     """
     final_path = Path(final_path)
-    final_path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.", dir=final_path.parent))
-    tmp_path = scratch / final_path.name
-    try:
+    with scratch_folder(final_path.parent, final_path.name) as scratch:
+        tmp_path = scratch / final_path.name
         yield tmp_path
         os.replace(tmp_path, final_path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_text(path, text):

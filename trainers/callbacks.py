@@ -1,6 +1,7 @@
 """The standard Keras callbacks every seqgraph trainer uses."""
 
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ SAVED_EPOCH_KEY = "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"
 def standard_callbacks(run_dir, *, backup=True):
     """Epoch timer, NaN guard, BackupAndRestore (resume after a crash), TensorBoard and CSV history.
 
+    The backup outlives ``fit``: delete it with ``discard_backup`` once the run's result is saved.
+
     Trainers that stream infinite data set ``steps_per_epoch`` to their logging interval, so one
     Keras "epoch" is one logging (and checkpoint) period. Under ``multiworker`` every worker
     backs up to (and restores from) the chief's ``backup/`` (Keras keeps non-chief writes in
@@ -30,8 +33,19 @@ def standard_callbacks(run_dir, *, backup=True):
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     if backup:
-        callbacks.insert(2, CheckedBackupAndRestore(str(chief_path(run_dir / "backup"))))
+        backup_dir = str(chief_path(run_dir / "backup"))
+        callbacks.insert(2, CheckedBackupAndRestore(backup_dir, delete_checkpoint=False))
     return callbacks
+
+
+def discard_backup(run_dir):
+    """Delete ``run_dir``'s backup once the run's result is recorded.
+
+    ``standard_callbacks`` keep it past the end of ``fit``, so a crash in the evaluation or the
+    export reruns with training done instead of starting over. Off the chief, ``run_dir`` is a
+    scratch folder, so only the chief deletes the backup every worker restores from.
+    """
+    shutil.rmtree(Path(run_dir) / "backup", ignore_errors=True)
 
 
 def training_seconds(history):

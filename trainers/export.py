@@ -8,11 +8,11 @@ at once (``seqgraph memory --jobs``) each get a version of their own.
 
 import errno
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from keras_models.backend import keras, tf
+
+from trainers.atomic import scratch_folder
 
 SAVED_MODELS_ROOT = Path("saved_models")
 
@@ -31,9 +31,7 @@ def export_saved_model(obj, name, *, signatures=None, root=SAVED_MODELS_ROOT):
     ``keras.models.load_model`` and ``tf.saved_model.load`` can read them.
     """
     model_dir = Path(root) / name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".export.", dir=model_dir))
-    try:
+    with scratch_folder(model_dir, "export") as scratch:
         if isinstance(obj, keras.Model):
             obj.save(str(scratch / "model"), save_format="tf", signatures=signatures)
         else:
@@ -46,5 +44,3 @@ def export_saved_model(obj, name, *, signatures=None, root=SAVED_MODELS_ROOT):
             except OSError as error:
                 if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,9 +1,10 @@
 """The run-folder convention: ``runs/<name>-<YYYYmmdd-HHMMSS>/`` holding one run's artefacts.
 
 Inside: ``config.json`` (the hyperparameters), ``status.json`` (running, interrupted, failed or
-finished), ``history.csv``, ``tensorboard/``, ``backup/`` (BackupAndRestore state while
-training), plots and a markdown summary. Running the same command again after a crash or Ctrl-C
-reopens the unfinished folder with the same configuration, and training resumes from its backup.
+finished), ``history.csv``, ``tensorboard/``, ``backup/`` (BackupAndRestore state until the
+run's result is written), plots and a markdown summary. Running the same command again after a
+crash or Ctrl-C reopens the unfinished folder with the same configuration, and training resumes
+from its backup.
 """
 
 import contextlib

@@ -25,7 +25,12 @@ from keras_models.char_model import CharModel
 from pipelines import char_dataset
 from pipelines.text_corpus import corpus_name, load_corpus
 from trainers.atomic import save_figure, write_text
-from trainers.callbacks import standard_callbacks, steps_backed_up, training_seconds
+from trainers.callbacks import (
+    discard_backup,
+    standard_callbacks,
+    steps_backed_up,
+    training_seconds,
+)
 from trainers.distribute import shard_by_data
 from trainers.errors import TrainingDiverged, require
 from trainers.export import SAVED_MODELS_ROOT, export_saved_model
@@ -215,26 +220,27 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
     with run_status(run_dir):
         model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                   validation_data=validation, verbose=verbose)
-    history = read_history(run_dir / "history.csv")
-    plot_history(history, steps_per_epoch, run_dir)
-    stream_accuracy, stream_bits = stream_metrics(model, corpus.validation_ids)
-    print(f"Held-out, state carried along the text: accuracy {stream_accuracy:.4f}, "
-          f"{stream_bits:.3f} bits per character", flush=True)
-    result = {
-        "run_dir": str(run_dir),
-        "steps": epochs * steps_per_epoch,
-        "resumed": resumed,
-        "train_seconds": round(training_seconds(history), 1),
-        **{key: round(values[-1], 4) for key, values in history.items()
-           if key not in ("epoch", "seconds")},
-        "heldout_stream_accuracy": round(stream_accuracy, 4),
-        "heldout_stream_bits_per_character": round(stream_bits, 4),
-    }
-    if export:
-        version = export_saved_model(
-            generator, EXPORT_NAME, signatures={"serving_default": generator.serving_default},
-            root=saved_models,
-        )
-        result["export"] = str(version)
-    write_text(run_dir / "result.json", json.dumps(result, indent=2) + "\n")
+        history = read_history(run_dir / "history.csv")
+        plot_history(history, steps_per_epoch, run_dir)
+        stream_accuracy, stream_bits = stream_metrics(model, corpus.validation_ids)
+        print(f"Held-out, state carried along the text: accuracy {stream_accuracy:.4f}, "
+              f"{stream_bits:.3f} bits per character", flush=True)
+        result = {
+            "run_dir": str(run_dir),
+            "steps": epochs * steps_per_epoch,
+            "resumed": resumed,
+            "train_seconds": round(training_seconds(history), 1),
+            **{key: round(values[-1], 4) for key, values in history.items()
+               if key not in ("epoch", "seconds")},
+            "heldout_stream_accuracy": round(stream_accuracy, 4),
+            "heldout_stream_bits_per_character": round(stream_bits, 4),
+        }
+        if export:
+            version = export_saved_model(
+                generator, EXPORT_NAME, signatures={"serving_default": generator.serving_default},
+                root=saved_models,
+            )
+            result["export"] = str(version)
+        write_text(run_dir / "result.json", json.dumps(result, indent=2) + "\n")
+        discard_backup(run_dir)
     return result
