@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from trainers import distribute, run_dir
-from trainers.callbacks import discard_backup, standard_callbacks
+from trainers.callbacks import standard_callbacks
 from trainers.errors import TrainingDiverged, UsageError
 from trainers.seeding import seed_everything
 
@@ -50,10 +50,10 @@ def test_nan_stops_and_keeps_last_good_backup(tmp_path):
     y = np.ones((8, 1), "float32")
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(0.1), "mse")
-    _fit(model, tmp_path, x, y, epochs=1)  # a finished fit keeps it until the result is saved
-    assert any((tmp_path / "backup").rglob("*.index"))
-    discard_backup(tmp_path)
-    assert not (tmp_path / "backup").exists()
+    with run_dir.run_status(tmp_path):
+        _fit(model, tmp_path, x, y, epochs=1)
+        assert any((tmp_path / "backup").rglob("*.index")), "fit's end deleted the backup"
+    assert not (tmp_path / "backup").exists(), "a finished run kept its backup"
 
     class PoisonAtEpoch2(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

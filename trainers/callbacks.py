@@ -1,7 +1,6 @@
 """The standard Keras callbacks every seqgraph trainer uses."""
 
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from keras_models.backend import keras, tf
 
 from trainers.distribute import chief_path
 from trainers.errors import TrainingDiverged, UsageError
+from trainers.run_dir import BACKUP
 
 # The last finished epoch, as BackupAndRestore writes it into its checkpoints.
 SAVED_EPOCH_KEY = "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"
@@ -18,7 +18,7 @@ SAVED_EPOCH_KEY = "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"
 def standard_callbacks(run_dir, *, backup=True):
     """Epoch timer, NaN guard, BackupAndRestore (resume after a crash), TensorBoard and CSV history.
 
-    The backup outlives ``fit``: delete it with ``discard_backup`` once the run's result is saved.
+    The backup outlives ``fit``; ``run_status`` deletes it when the run has finished.
 
     Trainers that stream infinite data set ``steps_per_epoch`` to their logging interval, so one
     Keras "epoch" is one logging (and checkpoint) period. Under ``multiworker`` every worker
@@ -33,19 +33,10 @@ def standard_callbacks(run_dir, *, backup=True):
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     if backup:
-        backup_dir = str(chief_path(run_dir / "backup"))
+        backup_dir = str(chief_path(run_dir / BACKUP))
         callbacks.insert(2, CheckedBackupAndRestore(backup_dir, delete_checkpoint=False))
     return callbacks
 
-
-def discard_backup(run_dir):
-    """Delete ``run_dir``'s backup once the run's result is recorded.
-
-    ``standard_callbacks`` keep it past the end of ``fit``, so a crash in the evaluation or the
-    export reruns with training done instead of starting over. Off the chief, ``run_dir`` is a
-    scratch folder, so only the chief deletes the backup every worker restores from.
-    """
-    shutil.rmtree(Path(run_dir) / "backup", ignore_errors=True)
 
 
 def training_seconds(history):
@@ -61,7 +52,7 @@ def steps_backed_up(run_dir, steps_per_epoch):
     An unreadable backup counts as none; ``CheckedBackupAndRestore`` then reports it.
     """
     # Every worker restores from the chief's folder, which BackupAndRestore calls "chief".
-    latest = tf.train.latest_checkpoint(str(chief_path(Path(run_dir) / "backup") / "chief"))
+    latest = tf.train.latest_checkpoint(str(chief_path(Path(run_dir) / BACKUP) / "chief"))
     if latest is None:
         return 0
     try:

@@ -20,7 +20,6 @@ from pipelines.memory_tasks import heldout_set, make_dataset, task_spec
 from trainers.atomic import write_text
 from trainers.callbacks import (
     StepProgress,
-    discard_backup,
     standard_callbacks,
     steps_backed_up,
     training_seconds,
@@ -217,7 +216,6 @@ def record_run(config, run_dir, saved_models, result_file):
     with run_status(run_dir):
         result = train_run(config, run_dir, saved_models)
         write_text(result_file, json.dumps(result, indent=2) + "\n")
-        discard_backup(run_dir)
     return result
 
 

@@ -11,12 +11,14 @@ import contextlib
 import csv
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
 from trainers.atomic import write_text
 
 RUNS_ROOT = Path("runs")
+BACKUP = "backup"  # the BackupAndRestore folder inside a run folder
 
 
 def timestamp():
@@ -75,7 +77,11 @@ def _write_status(run_dir, status):
 @contextlib.contextmanager
 def run_status(run_dir):
     """Mark the run ``running`` while the block runs, then ``finished``, ``interrupted`` or
-    ``failed``; exceptions propagate unchanged."""
+    ``failed``; exceptions propagate unchanged.
+
+    A finished run's backup is deleted: put everything up to the saved result inside the block,
+    so that a crash in the evaluation or the export reruns from the backup with training done.
+    """
     _write_status(run_dir, "running")
     try:
         yield
@@ -86,6 +92,7 @@ def run_status(run_dir):
         _write_status(run_dir, "failed")
         raise
     _write_status(run_dir, "finished")
+    shutil.rmtree(Path(run_dir) / BACKUP, ignore_errors=True)
 
 
 def read_history(path):

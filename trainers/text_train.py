@@ -25,12 +25,7 @@ from keras_models.char_model import CharModel
 from pipelines import char_dataset
 from pipelines.text_corpus import corpus_name, load_corpus
 from trainers.atomic import save_figure, write_text
-from trainers.callbacks import (
-    discard_backup,
-    standard_callbacks,
-    steps_backed_up,
-    training_seconds,
-)
+from trainers.callbacks import standard_callbacks, steps_backed_up, training_seconds
 from trainers.distribute import shard_by_data
 from trainers.errors import TrainingDiverged, require
 from trainers.export import SAVED_MODELS_ROOT, export_saved_model
@@ -242,5 +237,4 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
             )
             result["export"] = str(version)
         write_text(run_dir / "result.json", json.dumps(result, indent=2) + "\n")
-        discard_backup(run_dir)
     return result
