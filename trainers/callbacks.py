@@ -38,7 +38,6 @@ def standard_callbacks(run_dir, *, backup=True):
     return callbacks
 
 
-
 def training_seconds(history):
     """Seconds of training in a run's history (``read_history``), over every session that
     wrote to it: a resumed run counts the epochs of its earlier sessions too."""
