@@ -5,6 +5,7 @@ Run by hand from the repository root (torch is NOT a seqgraph dependency; on the
 
     .venv/bin/python bench/textgen.py            # training speed at 1 and 2 threads, generation
     .venv/bin/python bench/textgen.py --append   # ... and append the results to docs/benchmarks.md
+    .venv/bin/python bench/textgen.py --cells lstm lstm-tf-loop  # compiled loop against none
 
 Training speed: characters per second of a full training step (forward, loss, backward, global
 norm clip 5, Adam) at the seed's setting: vocabulary 84, embedding 128, 2 × 256 LSTM, batch 64,
@@ -32,6 +33,8 @@ from pathlib import Path
 VOCAB, EMBED, UNITS, LAYERS, BATCH, SEQ = 84, 128, 256, 2, 64, 30
 CHARS_PER_STEP = BATCH * SEQ
 TORCH, TORCH_NAME = "pytorch", "pytorch nn.LSTM (seed)"
+# ``--cells lstm-tf-loop``: our LSTM with its compiled loop switched off (TensorFlow ops only).
+VARIANTS = {"lstm-tf-loop": ("lstm", {"SEQGRAPH_NATIVE": "0"})}
 
 
 def torch_reference(threads):
@@ -89,7 +92,7 @@ def keras_model(cell):
     from keras_models.char_model import CharModel
     from trainers.text_train import TextConfig, compile_model
 
-    model = CharModel(VOCAB, EMBED, UNITS, LAYERS, cell)
+    model = CharModel(VOCAB, EMBED, UNITS, LAYERS, VARIANTS.get(cell, (cell,))[0])
     compile_model(model, TextConfig())
     x = tf.random.uniform((BATCH, SEQ), 0, VOCAB, tf.int64, seed=1)
     y = tf.random.uniform((BATCH, SEQ), 0, VOCAB, tf.int64, seed=2)
@@ -172,7 +175,8 @@ def child(args):
 def run_child(threads, model, args):
     cmd = [sys.executable, __file__, "--threads", str(threads), "--model", model,
            "--rounds", str(args.rounds), "--steps", str(args.steps), "--repeats", str(args.repeats)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    env = {**os.environ, **VARIANTS.get(model, (model, {}))[1]}
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -238,7 +242,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, help="(internal) run one child process")
     parser.add_argument("--model", help="(internal) the child's model, or generation")
-    parser.add_argument("--cells", nargs="+", default=["lstm", "keras_lstm"])
+    parser.add_argument("--cells", nargs="+", default=["lstm", "keras_lstm"],
+                        help="our models: cells of make_rnn, or lstm-tf-loop (our LSTM with "
+                             "its compiled loop switched off)")
     parser.add_argument("--passes", type=int, default=2,
                         help="processes per model and thread count, run alternately")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per process")

@@ -10,12 +10,16 @@ unknown or longer) falls back to ``keras.layers.RNN``.
 
 from keras_models.backend import keras, tf
 
+from tensorflow.python.saved_model import save_context
+
 from keras_models.lstm_cell import LSTMCell
 from keras_models.lstm_sequence import (
     assignment_peephole_sequence,
     lstm_sequence,
+    native_lstm_sequence,
     peephole_lstm_sequence,
 )
+from keras_models.native_lstm import recurrence_ops
 from keras_models.peephole_lstm_cell import PeepholeLSTMCell
 
 # The fused op unrolls its loop: a longer sequence would make a graph slow to build.
@@ -25,7 +29,9 @@ MAX_FUSED_STEPS = 128
 def _sequence_of(cell):
     """The fused op that runs ``cell`` over a whole sequence (None if there is none)."""
     if type(cell) is LSTMCell:
-        return lstm_sequence
+        if save_context.in_save_context() or recurrence_ops() is None:
+            return lstm_sequence
+        return native_lstm_sequence
     if type(cell) is PeepholeLSTMCell:
         return {"classic": peephole_lstm_sequence,
                 "assignment": assignment_peephole_sequence}[cell.variant]

@@ -33,6 +33,8 @@ the op's boundary batch-major, as Keras passes them.
 
 from keras_models.backend import tf
 
+from keras_models.native_lstm import recurrence_ops
+
 
 def _transposed(matrix):
     """``matrixᵀ`` as a tensor of its own.
@@ -201,3 +203,32 @@ def peephole_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
 def assignment_peephole_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
     """The assignment's peephole LSTM (blocks f, i, o, c; ``U`` on c); outputs as above."""
     return _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias)
+
+
+@tf.custom_gradient
+def native_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
+    """``lstm_sequence`` with both loops in the compiled ops of ``native_lstm``; outputs as above.
+
+    Time-major inside (``[T, B, F]``): ``W x + b`` of all steps is one matmul, then the forward
+    loop; the backward loop returns ``δZ [T·B, 4H]``, and ``∂W = Xᵀ δZ``, ``∂U = H_prevᵀ δZ``
+    (the third op), ``δx = δZ Wᵀ`` and ``∂b = Σ δZ`` are one matmul (or sum) each.
+    """
+    ops = recurrence_ops()
+    steps, inputs, units = x.shape[1], x.shape[2], recurrent_kernel.shape[0]
+    x_tm = tf.reshape(tf.transpose(x, [1, 0, 2]), [-1, inputs])  # [T·B, I]
+    projected = tf.reshape(tf.matmul(x_tm, kernel) + bias, [steps, -1, 4 * units])
+    h, c_last, factors, c_factors, forget = ops.seqgraph_lstm_recurrence(
+        projected, recurrent_kernel, h0, c0)
+
+    def grad(d_out, d_h_last, d_c_last):
+        d_z, d_h0, d_c0 = ops.seqgraph_lstm_recurrence_grad(
+            tf.transpose(d_out, [1, 0, 2]), d_h_last, d_c_last, recurrent_kernel, factors,
+            c_factors, forget)
+        d_z = tf.reshape(d_z, [-1, 4 * units])  # [T·B, 4H]
+        h_prev = tf.reshape(tf.concat([h0[None], h[:-1]], axis=0), [-1, units])
+        d_x = tf.reshape(tf.matmul(d_z, kernel, transpose_b=True), [steps, -1, inputs])
+        return [tf.transpose(d_x, [1, 0, 2]), d_h0, d_c0,
+                ops.seqgraph_weight_gradient(x_tm, d_z), ops.seqgraph_weight_gradient(h_prev, d_z),
+                tf.reduce_sum(d_z, axis=0)]
+
+    return (tf.transpose(h, [1, 0, 2]), h[-1], c_last), grad

@@ -62,3 +62,11 @@ def lstm_cell_calls(monkeypatch):
 
     monkeypatch.setattr(LSTMCell, "call", counted_call)
     return calls
+
+
+@pytest.fixture(scope="session", autouse=True)
+def native_lstm_loop():
+    """Build (or load) the compiled LSTM loop once, before a test's subprocess would need it."""
+    from keras_models.native_lstm import recurrence_ops
+
+    return recurrence_ops()

@@ -1,0 +1,111 @@
+"""The compiled LSTM loop (``keras_models/native``) against the TensorFlow loop and NumPy."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from keras_models import LSTMCell, keras, native_lstm, tf
+from keras_models.fused_lstm import FusedLSTM
+from keras_models.lstm_sequence import lstm_sequence, native_lstm_sequence
+
+HAS_COMPILER = bool(os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++"))
+needs_native = pytest.mark.skipif(not HAS_COMPILER, reason="no C++ compiler to build the op")
+NATIVE_OPS = {"SeqgraphLstmRecurrence", "SeqgraphLstmRecurrenceGrad", "SeqgraphWeightGradient"}
+
+
+@pytest.fixture
+def fresh_ops_cache():
+    """``recurrence_ops`` looks again (and is reset afterwards for the other tests)."""
+    native_lstm.recurrence_ops.cache_clear()
+    yield native_lstm.recurrence_ops
+    native_lstm.recurrence_ops.cache_clear()
+
+
+def sequence_and_gradients(sequence, batch, steps, seed=0, inputs=5, units=7):
+    """Outputs of ``sequence`` and the gradients of a random projection of all three outputs
+    with respect to every argument (inputs, both initial states, W, U, b)."""
+    rng = np.random.default_rng(seed)
+    args = [tf.constant(rng.normal(0, scale, shape), tf.float32) for shape, scale in (
+        ((batch, steps, inputs), 1.0), ((batch, units), 0.5), ((batch, units), 0.5),
+        ((inputs, 4 * units), 0.5), ((units, 4 * units), 0.5), ((4 * units,), 0.5))]
+    probes = [tf.constant(rng.normal(size=shape), tf.float32)
+              for shape in ((batch, steps, units), (batch, units), (batch, units))]
+    with tf.GradientTape() as tape:
+        tape.watch(args)
+        outputs = sequence(*args)
+        loss = sum(tf.reduce_sum(o * p) for o, p in zip(outputs, probes, strict=True))
+    return [*outputs, *tape.gradient(loss, args)]
+
+
+@needs_native
+@pytest.mark.parametrize("batch, steps", [(1, 1), (3, 6), (17, 4), (40, 9)])
+def test_native_loop_equals_the_tensorflow_loop(batch, steps):
+    """Outputs h, h_T, c_T and the gradients of all six arguments; batches of 17 and 40 are
+    split into one chain per intra-op thread on a machine with more than one core."""
+    assert native_lstm.recurrence_ops() is not None
+    run = tf.function(lambda: sequence_and_gradients(native_lstm_sequence, batch, steps))
+    for ours, reference in zip(run(),
+                               sequence_and_gradients(lstm_sequence, batch, steps), strict=True):
+        np.testing.assert_allclose(ours, reference, atol=2e-5, rtol=2e-5)
+
+
+@needs_native
+def test_weight_gradient_op_equals_numpy():
+    rng = np.random.default_rng(1)
+    inputs, d_z = rng.normal(size=(50, 3)), rng.normal(size=(50, 37))
+    ours = native_lstm.recurrence_ops().seqgraph_weight_gradient(
+        tf.constant(inputs, tf.float32), tf.constant(d_z, tf.float32))
+    np.testing.assert_allclose(ours, inputs.T @ d_z, atol=1e-4, rtol=1e-5)
+
+
+def fused_model():
+    model = keras.Sequential([keras.Input((6, 4)), FusedLSTM(LSTMCell(5)), keras.layers.Dense(2)])
+    return model
+
+
+def op_types(concrete_function):
+    graphs = [concrete_function.graph.as_graph_def()]
+    ops = {node.op for graph in graphs for node in graph.node}
+    ops |= {node.op for graph in graphs for f in graph.library.function for node in f.node_def}
+    return ops
+
+
+@needs_native
+def test_training_runs_the_native_ops_and_saved_models_never_hold_them(tmp_path, fresh_python):
+    """``fit`` runs the compiled loop; a SavedModel of the same model is written with the
+    TensorFlow loop, so a process with only TensorFlow (no seqgraph) loads and runs it."""
+    model = fused_model()
+    model.compile("adam", "mse")
+    x, y = np.ones((8, 6, 4), np.float32), np.zeros((8, 2), np.float32)
+    model.fit(x, y, epochs=1, verbose=0)
+    assert NATIVE_OPS <= op_types(model.train_function.get_concrete_function(
+        iter(tf.data.Dataset.from_tensors((x, y)))))
+    model.save(str(tmp_path / "model"), save_format="tf")
+    saved = (tmp_path / "model" / "saved_model.pb").read_bytes()
+    assert not any(op.encode() in saved for op in NATIVE_OPS)
+    expected = model(x).numpy()
+    child = fresh_python(f"""
+        import numpy as np, tensorflow as tf
+        model = tf.saved_model.load({str(tmp_path / "model")!r})
+        print(np.asarray(model.signatures["serving_default"](tf.ones((8, 6, 4)))
+                         [{model.output_names[0]!r}]).tolist())
+    """)
+    np.testing.assert_allclose(eval(child.stdout.strip().splitlines()[-1]), expected, atol=1e-5)
+
+
+def test_switched_off_by_the_environment(monkeypatch, fresh_ops_cache):
+    monkeypatch.setenv("SEQGRAPH_NATIVE", "0")
+    assert fresh_ops_cache() is None
+
+
+def test_a_failed_build_warns_and_falls_back_leaving_nothing_behind(monkeypatch, tmp_path,
+                                                                     fresh_ops_cache):
+    monkeypatch.setenv("CXX", "false")
+    monkeypatch.setenv("SEQGRAPH_CACHE", str(tmp_path))
+    with pytest.warns(RuntimeWarning, match=r"native LSTM loop is unavailable \(false exited"):
+        assert fresh_ops_cache() is None
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    layer, xs = FusedLSTM(LSTMCell(5)), np.ones((2, 3, 4), np.float32)
+    np.testing.assert_allclose(layer(xs), keras.layers.RNN(layer.cell)(xs), atol=1e-6)
