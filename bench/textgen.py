@@ -250,12 +250,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per process")
     parser.add_argument("--steps", type=int, default=20, help="training steps per round")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--thread-counts", type=int, nargs="+", default=[1, 2],
+                        help="intra- and inter-op thread counts to measure")
     parser.add_argument("--append", action="store_true", help="append to docs/benchmarks.md")
     args = parser.parse_args()
     if args.threads:
         return child(args)
     started = machine()
-    results = [measure(threads, args) for threads in (1, 2)]
+    results = [measure(threads, args) for threads in args.thread_counts]
     command = "python bench/textgen.py " + " ".join(sys.argv[1:])
     text = markdown(results, command.strip(), started)
     print(text)

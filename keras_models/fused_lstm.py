@@ -4,8 +4,10 @@ For ``LSTMCell`` and ``PeepholeLSTMCell`` (both variants): same weights, outputs
 as the per-step layer; unmasked, forward, non-stateful float32 calls whose length is known when the
 graph is built (at most ``MAX_FUSED_STEPS``) run the cell's op of ``lstm_sequence`` (an unrolled
 loop with one feature-major matmul per step, BPTT by hand) instead of calling the cell once per
-step. Anything else (a mask, ``go_backwards``, ``stateful``, ``unroll``, another dtype, a length
-unknown or longer) falls back to ``keras.layers.RNN``.
+step. ``LSTMCell`` takes ``native_lstm_sequence`` (the same equations in compiled ops) when
+``native_lstm`` could build them, except while a SavedModel is being written. Anything else (a
+mask, ``go_backwards``, ``stateful``, ``unroll``, another dtype, a length unknown or longer) falls
+back to ``keras.layers.RNN``.
 """
 
 from keras_models.backend import keras, tf
@@ -29,6 +31,7 @@ MAX_FUSED_STEPS = 128
 def _sequence_of(cell):
     """The fused op that runs ``cell`` over a whole sequence (None if there is none)."""
     if type(cell) is LSTMCell:
+        # A SavedModel must load where only TensorFlow is installed (TensorFlow Serving).
         if save_context.in_save_context() or recurrence_ops() is None:
             return lstm_sequence
         return native_lstm_sequence
