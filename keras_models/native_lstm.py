@@ -6,8 +6,8 @@ splits the batch into one chain per intra-op thread, which TensorFlow's per-step
 compiler the first time it is needed (about 20 s), into ``$SEQGRAPH_CACHE`` (default
 ``~/.cache/seqgraph``) under a key of the source, the TensorFlow version and the flags, and
 loaded from there afterwards. ``SEQGRAPH_NATIVE=0`` turns it off. Without a compiler, or if the
-build fails, ``recurrence_ops()`` returns None after one warning, and ``FusedLSTM`` keeps its
-TensorFlow path, which computes the same.
+build fails, ``recurrence_ops()`` returns None after one warning line on stderr, and
+``FusedLSTM`` keeps its TensorFlow path, which computes the same.
 
 The ops never enter a SavedModel: ``FusedLSTM`` takes the TensorFlow path while one is being
 saved, so a process with only TensorFlow can load it (TensorFlow Serving included).
@@ -19,7 +19,6 @@ import os
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 from keras_models.backend import tf
@@ -80,7 +79,7 @@ def recurrence_ops():
             _build(compiler, library)
         return tf.load_op_library(str(library))
     except (OSError, RuntimeError, subprocess.SubprocessError, tf.errors.OpError) as error:
-        warnings.warn(f"seqgraph: the native LSTM loop is unavailable ({error}); FusedLSTM uses "
-                      "its TensorFlow path, which is slower. SEQGRAPH_NATIVE=0 silences this.",
-                      RuntimeWarning, stacklevel=2)
+        print(f"seqgraph: warning: the native LSTM loop is unavailable ({error}); FusedLSTM "
+              "uses its TensorFlow path, which is slower. SEQGRAPH_NATIVE=0 silences this.",
+              file=sys.stderr, flush=True)
         return None
