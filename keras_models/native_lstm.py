@@ -1,8 +1,9 @@
-"""The LSTM's recurrent loop as two compiled TensorFlow ops, built on first use.
+"""The LSTM's recurrent loop as compiled TensorFlow ops, built on first use.
 
-``native/lstm_recurrence.cc`` holds the loop that must go step by step (forward and backward) and
-splits the batch into one chain per intra-op thread, which TensorFlow's per-step matmuls do not
-(see docs/benchmarks.md). It is compiled against the installed TensorFlow with the system's C++
+``native/lstm_recurrence.cc`` holds the loop that must go step by step (one op forward, one
+backward), which splits the batch into one chain per intra-op thread where TensorFlow's per-step
+matmuls gain little from a second thread, and a third op for the weight gradients (see
+docs/benchmarks.md). It is compiled against the installed TensorFlow with the system's C++
 compiler the first time it is needed (about 20 s), into ``$SEQGRAPH_CACHE`` (default
 ``~/.cache/seqgraph``) under a key of the source, the TensorFlow version and the flags, and
 loaded from there afterwards. ``SEQGRAPH_NATIVE=0`` turns it off. Without a compiler, or if the
@@ -66,7 +67,8 @@ def _build(compiler, library):
 
 @functools.cache
 def recurrence_ops():
-    """The loaded op library (``seqgraph_lstm_recurrence`` and its gradient) or None."""
+    """The loaded op library or None: ``seqgraph_lstm_recurrence``, ``…_recurrence_grad`` and
+    ``seqgraph_weight_gradient``."""
     if os.environ.get("SEQGRAPH_NATIVE", "1") == "0" or tf.config.list_physical_devices("GPU"):
         return None
     compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")

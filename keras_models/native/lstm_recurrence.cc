@@ -1,10 +1,11 @@
-// The recurrent loop of an LSTM layer over a whole sequence, forward and backward, as two ops.
+// The recurrent loop of an LSTM layer over a whole sequence, forward and backward, and its
+// weight gradients: three ops.
 //
-// Everything outside the loop (W x + b for all steps, the weight gradients) stays in TensorFlow,
-// as large matmuls; these ops run only the chain that must go step by step. Tensors are
-// time-major, [T, B, F] row-major, so step t of batch rows [b, b + n) is one contiguous
-// column-major F × n block. The batch is split into one block of rows per intra-op thread, and
-// each block runs its whole chain alone: the threads never wait for each other inside the loop.
+// W x + b for all steps and δx = δZ Wᵀ stay in TensorFlow, as large matmuls; the first two ops
+// run only the chain that must go step by step. Tensors are time-major, [T, B, F] row-major, so
+// step t of batch rows [b, b + n) is one contiguous column-major F × n block. The batch is split
+// into one block of rows per intra-op thread, and each block runs its whole chain alone: the
+// threads never wait for each other inside the loop.
 //
 // Forward, with z_x = W x_t + b given (gate blocks i, f, g, o):
 //   z = Uᵀ h_{t-1} + z_x ;  i, f, o = σ(z_i, z_f, z_o) ;  g = tanh z_g
