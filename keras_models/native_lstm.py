@@ -30,6 +30,11 @@ SOURCE = Path(__file__).with_name("native") / "lstm_recurrence.cc"
 BUILD_SECONDS_LIMIT = 600
 
 
+def find_compiler():
+    """The C++ compiler to build with: ``$CXX``, else ``c++`` or ``g++`` on the PATH, else None."""
+    return os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+
+
 def _cpu_flags():
     """``-mavx2 -mfma`` when this CPU has both (Linux), else nothing: Eigen picks its kernels."""
     try:
@@ -71,7 +76,7 @@ def recurrence_ops():
     ``seqgraph_weight_gradient``."""
     if os.environ.get("SEQGRAPH_NATIVE", "1") == "0" or tf.config.list_physical_devices("GPU"):
         return None
-    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    compiler = find_compiler()
     try:
         if compiler is None:
             raise RuntimeError("no C++ compiler found (install g++ or set CXX)")

@@ -1,8 +1,5 @@
 """The compiled LSTM loop (``keras_models/native``) against the TensorFlow loop and NumPy."""
 
-import os
-import shutil
-
 import numpy as np
 import pytest
 
@@ -10,8 +7,8 @@ from keras_models import LSTMCell, keras, native_lstm, tf
 from keras_models.fused_lstm import FusedLSTM
 from keras_models.lstm_sequence import lstm_sequence, native_lstm_sequence
 
-HAS_COMPILER = bool(os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++"))
-needs_native = pytest.mark.skipif(not HAS_COMPILER, reason="no C++ compiler to build the op")
+needs_native = pytest.mark.skipif(native_lstm.find_compiler() is None,
+                                  reason="no C++ compiler to build the ops")
 NATIVE_OPS = {"SeqgraphLstmRecurrence", "SeqgraphLstmRecurrenceGrad", "SeqgraphWeightGradient"}
 
 
@@ -60,23 +57,18 @@ def test_weight_gradient_op_equals_numpy():
     np.testing.assert_allclose(ours, inputs.T @ d_z, atol=1e-4, rtol=1e-5)
 
 
-def fused_model():
-    model = keras.Sequential([keras.Input((6, 4)), FusedLSTM(LSTMCell(5)), keras.layers.Dense(2)])
-    return model
-
-
 def op_types(concrete_function):
-    graphs = [concrete_function.graph.as_graph_def()]
-    ops = {node.op for graph in graphs for node in graph.node}
-    ops |= {node.op for graph in graphs for f in graph.library.function for node in f.node_def}
-    return ops
+    """Every op type in a traced function's graph, its nested functions included."""
+    graph = concrete_function.graph.as_graph_def()
+    return {node.op for node in graph.node} | {
+        node.op for function in graph.library.function for node in function.node_def}
 
 
 @needs_native
 def test_training_runs_the_native_ops_and_saved_models_never_hold_them(tmp_path, fresh_python):
     """``fit`` runs the compiled loop; a SavedModel of the same model is written with the
     TensorFlow loop, so a process with only TensorFlow (no seqgraph) loads and runs it."""
-    model = fused_model()
+    model = keras.Sequential([keras.Input((6, 4)), FusedLSTM(LSTMCell(5)), keras.layers.Dense(2)])
     model.compile("adam", "mse")
     x, y = np.ones((8, 6, 4), np.float32), np.zeros((8, 2), np.float32)
     model.fit(x, y, epochs=1, verbose=0)
