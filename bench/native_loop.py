@@ -6,10 +6,10 @@ Run by hand from the repository root::
 
 Two copies of the text model of ``bench/textgen.py`` (vocabulary 84, embedding 128, 2 × 256 LSTM,
 batch 64, sequence 30, compiled as ``seqgraph text train`` does): one traced with the compiled
-loop of ``keras_models/native``, one with it switched off. Rounds of ``--steps`` training steps
-alternate between them in this one process, so both see the same machine; separate processes of
-the same model differed by up to 30 % here. Prints characters per second of each round and the
-median ratio.
+loop of ``keras_models/native_lstm.cc``, one with it switched off. Rounds of ``--steps`` training
+steps alternate between them in this one process, so both see the same machine; separate
+processes of the same model differed by up to 30 % here. Prints characters per second of each
+round and the median ratio.
 """
 
 import argparse

@@ -1,7 +1,7 @@
 """The LSTM's recurrent loop as compiled TensorFlow ops, built on first use.
 
-``native/lstm_recurrence.cc`` holds the loop that must go step by step (one op forward, one
-backward), which splits the batch into one chain per intra-op thread where TensorFlow's per-step
+``native_lstm.cc`` (beside this file) holds the loop that must go step by step (one op forward,
+one backward), which splits the batch into one chain per intra-op thread where TensorFlow's per-step
 matmuls gain little from a second thread, and a third op for the weight gradients (see
 docs/benchmarks.md). It is compiled against the installed TensorFlow with the system's C++
 compiler the first time it is needed (about 20 s), into ``$SEQGRAPH_CACHE`` (default
@@ -26,7 +26,7 @@ from keras_models.backend import tf
 
 from trainers.atomic import atomic_path
 
-SOURCE = Path(__file__).with_name("native") / "lstm_recurrence.cc"
+SOURCE = Path(__file__).with_suffix(".cc")
 BUILD_SECONDS_LIMIT = 600
 
 

@@ -1,4 +1,4 @@
-"""The compiled LSTM loop (``keras_models/native``) against the TensorFlow loop and NumPy."""
+"""The compiled LSTM loop (``keras_models/native_lstm.cc``) against the TensorFlow loop, NumPy."""
 
 import numpy as np
 import pytest
