@@ -29,6 +29,9 @@ def main():
     parser.add_argument("--steps", type=int, default=30, help="training steps per round")
     args = parser.parse_args()
 
+    from trainers.heap import keep_freed_memory
+
+    keep_freed_memory()  # as seqgraph does
     from keras_models.backend import tf
 
     from keras_models import fused_lstm

@@ -6,11 +6,13 @@ Run by hand from the repository root (torch is NOT a seqgraph dependency; on the
     .venv/bin/python bench/textgen.py            # training speed at 1 and 2 threads, generation
     .venv/bin/python bench/textgen.py --append   # ... and append the results to docs/benchmarks.md
     .venv/bin/python bench/textgen.py --cells lstm lstm-tf-loop  # compiled loop against none
+    .venv/bin/python bench/textgen.py --cells lstm lstm-glibc-heap pytorch-kept-heap
 
 Training speed: characters per second of a full training step (forward, loss, backward, global
 norm clip 5, Adam) at the seed's setting: vocabulary 84, embedding 128, 2 × 256 LSTM, batch 64,
 sequence 30. The seed's model (``nn.Embedding → nn.LSTM(2 layers) → nn.Linear``) and ours
-(``CharModel`` through ``model.fit``) each run in processes of their own, alternating
+(``CharModel`` through ``model.fit``, keeping the memory each step frees for the next, as
+``seqgraph`` does: ``trainers/heap.py``) each run in processes of their own, alternating
 (``--passes`` processes per model, ``--rounds`` timed rounds each), so both see the same machine
 load; the figure is the median round, and the ratio of each back-to-back pair is listed too.
 Generation: characters per second of ``serving_default`` of an exported SavedModel, reloaded with
@@ -33,8 +35,18 @@ from pathlib import Path
 VOCAB, EMBED, UNITS, LAYERS, BATCH, SEQ = 84, 128, 256, 2, 64, 30
 CHARS_PER_STEP = BATCH * SEQ
 TORCH, TORCH_NAME = "pytorch", "pytorch nn.LSTM (seed)"
-# ``--cells lstm-tf-loop``: our LSTM with its compiled loop switched off (TensorFlow ops only).
-VARIANTS = {"lstm-tf-loop": ("lstm", {"SEQGRAPH_NATIVE": "0"})}
+# Variants for ``--cells``: (model, environment, keeps freed memory). Our models keep it, as
+# ``seqgraph`` does (trainers/heap.py); the seed's model runs with glibc's defaults, as it did.
+VARIANTS = {
+    "lstm-tf-loop": ("lstm", {"SEQGRAPH_NATIVE": "0"}, True),  # our LSTM, compiled loop off
+    "lstm-glibc-heap": ("lstm", {}, False),  # our LSTM with glibc's default heap
+    "pytorch-kept-heap": (TORCH, {}, True),  # the seed's model keeping its freed memory
+}
+
+
+def variant(model):
+    """(model, environment, keeps freed memory) of a ``--cells`` name or a plain model."""
+    return VARIANTS.get(model, (model, {}, model != TORCH))
 
 
 def torch_reference(threads):
@@ -92,7 +104,7 @@ def keras_model(cell):
     from keras_models.char_model import CharModel
     from trainers.text_train import TextConfig, compile_model
 
-    model = CharModel(VOCAB, EMBED, UNITS, LAYERS, VARIANTS.get(cell, (cell,))[0])
+    model = CharModel(VOCAB, EMBED, UNITS, LAYERS, cell)
     compile_model(model, TextConfig())
     x = tf.random.uniform((BATCH, SEQ), 0, VOCAB, tf.int64, seed=1)
     y = tf.random.uniform((BATCH, SEQ), 0, VOCAB, tf.int64, seed=2)
@@ -113,6 +125,11 @@ def measure_training(threads, model, rounds, steps):
     TensorFlow's thread pools kept spinning after their own work and slowed the other side
     (PyTorch at two threads measured anywhere from 5k to 19k characters/s).
     """
+    from trainers.heap import keep_freed_memory
+
+    model, _, keeps_memory = variant(model)
+    if keeps_memory:
+        keep_freed_memory()
     from keras_models.backend import tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -175,7 +192,7 @@ def child(args):
 def run_child(threads, model, args):
     cmd = [sys.executable, __file__, "--threads", str(threads), "--model", model,
            "--rounds", str(args.rounds), "--steps", str(args.steps), "--repeats", str(args.repeats)]
-    env = {**os.environ, **VARIANTS.get(model, (model, {}))[1]}
+    env = {**os.environ, **variant(model)[1]}
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -188,7 +205,8 @@ def measure(threads, args):
     for _ in range(args.passes):
         for model in models:
             rates[model].append(run_child(threads, model, args)["rates"])
-    names = {model: TORCH_NAME if model == TORCH else f"seqgraph {model}" for model in models}
+    names = {model: TORCH_NAME if model == TORCH else f"{TORCH_NAME}, {model}"
+             if variant(model)[0] == TORCH else f"seqgraph {model}" for model in models}
     result = {"threads": threads,
               "training": {names[m]: statistics.median(sum(r, [])) for m, r in rates.items()},
               "pass_ratios": {names[m]: [statistics.median(a) / statistics.median(b)
@@ -243,8 +261,8 @@ def main():
     parser.add_argument("--threads", type=int, help="(internal) run one child process")
     parser.add_argument("--model", help="(internal) the child's model, or generation")
     parser.add_argument("--cells", nargs="+", default=["lstm", "keras_lstm"],
-                        help="our models: cells of make_rnn, or lstm-tf-loop (our LSTM with "
-                             "its compiled loop switched off)")
+                        help="models against the seed's: cells of make_rnn, or a variant: "
+                             + ", ".join(VARIANTS))
     parser.add_argument("--passes", type=int, default=2,
                         help="processes per model and thread count, run alternately")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per process")

@@ -14,6 +14,7 @@ import sys
 from importlib.metadata import version
 
 from trainers.errors import TrainingDiverged, UsageError
+from trainers.heap import keep_freed_memory
 
 COMMANDS = {
     "memory": ("trainers.memory_command", "sequence-memory experiments (palindromes and friends)"),
@@ -92,6 +93,7 @@ def load_tensorflow(verbose, environment=None):
 def main(argv=None):
     """Entry point of the ``seqgraph`` console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     load_tensorflow(args.verbose, args.tensorflow_environment)
     return run_command(args)
 
