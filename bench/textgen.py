@@ -178,6 +178,9 @@ def measure_generation(repeats):
 def child(args):
     """One model (or generation) at one thread count in this process: print a JSON line."""
     if args.model == "generation":
+        from trainers.heap import keep_freed_memory
+
+        keep_freed_memory()  # as seqgraph does
         from keras_models.backend import tf
 
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
