@@ -42,9 +42,11 @@ def _start(argv, cwd):
 
 
 def _epochs(root, task):
+    """Logged epochs so far ([] before the first). The run folder changes while we look: an
+    atomic write's scratch folder can vanish between listing and entering it."""
     try:
         return _rows(history_file(root, task), "epoch")
-    except AssertionError:
+    except (AssertionError, FileNotFoundError):
         return []
 
 
