@@ -30,16 +30,21 @@ print(json.dumps({{"kept": kept, "faults": faults}}))
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
 
 
+@pytest.fixture
+def no_malloc_settings(monkeypatch):
+    """An environment without the user's own malloc settings (they would take precedence)."""
+    for name in [n for n in os.environ if n.startswith("MALLOC_")] + ["GLIBC_TUNABLES"]:
+        monkeypatch.delenv(name, raising=False)
+
+
 def _probe(fresh_python, keep):
-    env = {"GLIBC_TUNABLES": ""}
-    out = fresh_python(REUSE_PROBE.format(keep=keep), env=env).stdout
+    out = fresh_python(REUSE_PROBE.format(keep=keep)).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 @glibc_only
-def test_freed_memory_is_reused_without_faulting_pages_again(fresh_python, monkeypatch):
-    for name in [n for n in os.environ if n.startswith("MALLOC_")]:
-        monkeypatch.delenv(name)
+@pytest.mark.usefixtures("no_malloc_settings")
+def test_freed_memory_is_reused_without_faulting_pages_again(fresh_python):
     pages = 8 * 2**20 // 4096
     kept = _probe(fresh_python, keep=True)
     assert kept["kept"] is True
@@ -57,13 +62,11 @@ def test_the_users_own_malloc_settings_win(monkeypatch, name, value):
     assert heap.keep_freed_memory() is False
 
 
+@pytest.mark.usefixtures("no_malloc_settings")
 def test_without_glibc_nothing_is_set(monkeypatch):
     class Musl:  # a C library without glibc's gnu_get_libc_version
         def mallopt(self, parameter, value):
             pytest.fail("mallopt was called")
 
     monkeypatch.setattr(heap.ctypes, "CDLL", lambda _: Musl())
-    for name in [n for n in os.environ if n.startswith("MALLOC_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     assert heap.keep_freed_memory() is False
