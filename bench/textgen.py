@@ -125,11 +125,7 @@ def measure_training(threads, model, rounds, steps):
     TensorFlow's thread pools kept spinning after their own work and slowed the other side
     (PyTorch at two threads measured anywhere from 5k to 19k characters/s).
     """
-    from trainers.heap import keep_freed_memory
-
-    model, _, keeps_memory = variant(model)
-    if keeps_memory:
-        keep_freed_memory()
+    model = variant(model)[0]
     from keras_models.backend import tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -177,10 +173,11 @@ def measure_generation(repeats):
 
 def child(args):
     """One model (or generation) at one thread count in this process: print a JSON line."""
-    if args.model == "generation":
-        from trainers.heap import keep_freed_memory
+    from trainers.heap import keep_freed_memory
 
-        keep_freed_memory()  # as seqgraph does
+    if variant(args.model)[2]:
+        keep_freed_memory()
+    if args.model == "generation":
         from keras_models.backend import tf
 
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)

@@ -75,7 +75,9 @@ def _stderr_to_devnull():
 def load_tensorflow(verbose, environment=None):
     """Import TensorFlow (through the one-Keras backend), hiding its start-up noise unless
     ``verbose``: the C++ lines printed before logging is set up, and INFO/WARNING logs.
-    ``environment``: a subcommand's TensorFlow variables, set unless the user set them."""
+    ``environment``: a subcommand's TensorFlow variables, set unless the user set them. The
+    process keeps the memory training frees for reuse (``trainers/heap.py``)."""
+    keep_freed_memory()
     for name, value in (environment or {}).items():
         os.environ.setdefault(name, value)
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "3"
@@ -93,7 +95,6 @@ def load_tensorflow(verbose, environment=None):
 def main(argv=None):
     """Entry point of the ``seqgraph`` console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    keep_freed_memory()
     load_tensorflow(args.verbose, args.tensorflow_environment)
     return run_command(args)
 

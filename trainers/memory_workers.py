@@ -17,7 +17,6 @@ from pathlib import Path
 
 from trainers import cli
 from trainers.errors import UsageError
-from trainers.heap import keep_freed_memory
 from trainers.memory_command import TENSORFLOW_ENVIRONMENT
 
 POLL_SECONDS = 1.0  # how often the parent looks at its workers
@@ -119,7 +118,6 @@ def train_one(run_dir, saved_models):
 
 def main(argv=None):
     run_dir, saved_models = (Path(a) for a in (argv or sys.argv[1:]))
-    keep_freed_memory()
     cli.load_tensorflow(False, TENSORFLOW_ENVIRONMENT)
     return cli.run_command(argparse.Namespace(
         command="memory", run=lambda _: train_one(run_dir, saved_models)))
