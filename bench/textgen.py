@@ -243,8 +243,11 @@ def markdown(results, command, started):
     lines += ["", "Ratio to PyTorch in each pass (one process of each model, back to back):", ""]
     for r in results:
         for name, ratios in r["pass_ratios"].items():
+            at_par = sum(x >= 1.0 for x in ratios)
             lines.append(f"- {name}, {r['threads']} thread(s): "
-                         + ", ".join(f"{x:.2f}×" for x in ratios))
+                         + ", ".join(f"{x:.2f}×" for x in ratios)
+                         + f" (median {statistics.median(ratios):.2f}×; {at_par} of {len(ratios)}"
+                         " at or above 1.0×)")
     for r in results:
         lines += ["", "Generation from the exported SavedModel (`serving_default`, batch 1, "
                   f"greedy, {r['threads']} thread(s), median of repeats):", ""]
