@@ -10,6 +10,7 @@ LSTM).
 
 from keras_models.backend import keras, tf
 
+from keras_models.fused_lstm import FusedLSTM
 from keras_models.recurrent import make_rnn
 
 
@@ -52,15 +53,39 @@ class CharModel(keras.Model):
         self.output_dropout = keras.layers.Dropout(self.dropout)
         self.dense = keras.layers.Dense(self.vocab_size, name="logits")
 
+    def build(self, input_shape):
+        """Create every layer's weights, in call order, before ``call`` (which reads the
+        embedding table directly); ``input_shape`` is ``[batch, time]``."""
+        batch, steps = input_shape[0], input_shape[1]
+        width = self.embedding_dim
+        with tf.name_scope(self.embedding.name):
+            self.embedding.build(input_shape)
+        for rnn in self.rnns:
+            with tf.name_scope(rnn.name):
+                rnn.build(tf.TensorShape([batch, steps, width]))
+            width = self.units
+        with tf.name_scope(self.dense.name):
+            self.dense.build(tf.TensorShape([batch, steps, width]))
+        self.built = True
+
     def call(self, inputs, states=None, return_state=False, training=None):
-        x = self.embedding(inputs)
-        final_states = []
+        x, final_states = None, []
         for i, rnn in enumerate(self.rnns):
-            outputs = rnn(x, initial_state=None if states is None else states[i], training=training)
+            initial_state = None if states is None else states[i]
+            outputs = (self._first_layer(inputs, initial_state, training) if i == 0
+                       else rnn(x, initial_state=initial_state, training=training))
             x = self.output_dropout(outputs[0], training=training)
             final_states.append(list(outputs[1:]))
         logits = self.dense(x)
         return (logits, final_states) if return_state else logits
+
+    def _first_layer(self, ids, initial_state, training):
+        """The first RNN layer on the embedded ids; a ``FusedLSTM`` may fold the lookup in."""
+        rnn = self.rnns[0]
+        if isinstance(rnn, FusedLSTM):
+            return rnn.call_on_ids(ids, self.embedding.embeddings, initial_state=initial_state,
+                                   training=training)
+        return rnn(self.embedding(ids), initial_state=initial_state, training=training)
 
     def initial_states(self, batch_size):
         """Zero states for ``batch_size`` rows, in the structure ``call`` and ``step`` take."""

@@ -7,7 +7,8 @@ loop with one feature-major matmul per step, BPTT by hand) instead of calling th
 step. ``LSTMCell`` takes ``native_lstm_sequence`` (the same equations in compiled ops) when
 ``native_lstm`` could build them, except while a SavedModel is being written. Anything else (a
 mask, ``go_backwards``, ``stateful``, ``unroll``, another dtype, a length unknown or longer) falls
-back to ``keras.layers.RNN``.
+back to ``keras.layers.RNN``. ``call_on_ids`` runs the layer on an embedding lookup, folding the
+lookup into the input kernel when that is cheaper.
 """
 
 from keras_models.backend import keras, tf
@@ -18,6 +19,7 @@ from keras_models.lstm_cell import LSTMCell
 from keras_models.lstm_sequence import (
     assignment_peephole_sequence,
     lstm_sequence,
+    native_lstm_on_ids,
     native_lstm_sequence,
     peephole_lstm_sequence,
 )
@@ -78,3 +80,37 @@ class FusedLSTM(keras.layers.RNN):
         hs, h, c = _sequence_of(cell)(inputs, h0, c0, *weights)
         output = hs if self.return_sequences else h
         return [output, h, c] if self.return_state else output
+
+    def call_on_ids(self, ids, embeddings, initial_state=None, training=None):
+        """The layer on ``embeddings[ids]`` (``ids [B, T]``, ``embeddings [V, I]``, no mask):
+        the same outputs as ``self(tf.gather(embeddings, ids), initial_state=…)``.
+
+        With the compiled loop, a batch size known when the graph is built and V ≤ T·B,
+        ``native_lstm_on_ids`` applies the input kernel to the V embedding rows instead of the
+        T·B looked-up vectors (``W x_t = (E W)[id_t]``), forward and backward.
+        """
+        if not ids.dtype.is_integer:
+            ids = tf.cast(ids, tf.int32)
+        if not self._folds_lookup(ids, embeddings):
+            return self(tf.gather(embeddings, ids), initial_state=initial_state, training=training)
+        if initial_state is None:
+            initial_state = [tf.zeros((ids.shape[0], self.cell.units))] * 2
+        cell = self.cell
+        hs, h, c = native_lstm_on_ids(ids, embeddings, *initial_state, cell.kernel,
+                                      cell.recurrent_kernel, cell.bias)
+        output = hs if self.return_sequences else h
+        return [output, h, c] if self.return_state else output
+
+    def _folds_lookup(self, ids, embeddings):
+        batch, steps = ids.shape if ids.shape.rank == 2 else (None, None)
+        return (
+            self.built
+            and _sequence_of(self.cell) is native_lstm_sequence
+            and not (self.go_backwards or self.stateful or self.unroll or self.time_major)
+            and embeddings.dtype == tf.float32
+            and batch is not None
+            and steps is not None
+            and 1 <= steps <= MAX_FUSED_STEPS
+            and embeddings.shape[0] is not None
+            and embeddings.shape[0] <= steps * batch
+        )

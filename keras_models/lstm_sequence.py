@@ -7,10 +7,11 @@ Forward, for inputs ``x [B, T, I]`` and fused weights (blocks i, f, g, o)::
     c_t = g ⊙ i + c_{t-1} ⊙ f ;  o = σ(z_o + p_o ⊙ c_t) ;  h_t = tanh(c_t) ⊙ o
 
 ``lstm_sequence`` is the plain LSTM (no p), and ``native_lstm_sequence`` the same with both loops
-in the compiled ops of ``native_lstm``; ``peephole_lstm_sequence`` the classic peephole LSTM
-(diagonal p = (p_i, p_f, p_o)); ``assignment_peephole_sequence`` the assignment's peephole LSTM
-(gates f, i, o read c through ``U``, candidate ``s = σ(W_c x + b_c)``; its backward carries only
-``δc``, with ``δc_{t-1} = δc ⊙ f + U δz``). Backward of the plain and classic LSTMs, from
+in the compiled ops of ``native_lstm`` (``native_lstm_on_ids`` when x is an embedding lookup);
+``peephole_lstm_sequence`` the classic peephole LSTM (diagonal p = (p_i, p_f, p_o));
+``assignment_peephole_sequence`` the assignment's peephole LSTM (gates f, i, o read c through
+``U``, candidate ``s = σ(W_c x + b_c)``; its backward carries only ``δc``, with
+``δc_{t-1} = δc ⊙ f + U δz``). Backward of the plain and classic LSTMs, from
 ``∂L/∂h_t`` (every step) and ``∂L/∂h_T``, ``∂L/∂c_T`` (final states), with ``δz_{T+1} = 0``::
 
     δh   = ∂L/∂h_t + U δz_{t+1}
@@ -206,6 +207,28 @@ def assignment_peephole_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
     return _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias)
 
 
+def _native_loop(projected, h0, c0, recurrent_kernel):
+    """Both loops in the compiled ops of ``native_lstm``, from ``W x + b`` already taken.
+
+    ``projected [T, B, 4H]`` (time-major) → outputs ``h [B, T, H], h_T, c_T``, and the backward
+    function ``(∂L/∂h, ∂L/∂h_T, ∂L/∂c_T) → δZ [T·B, 4H], δh_0, δc_0, ∂U = H_prevᵀ δZ``.
+    """
+    ops = recurrence_ops()
+    units = recurrent_kernel.shape[0]
+    h, c_last, factors, c_factors, forget = ops.seqgraph_lstm_recurrence(
+        projected, recurrent_kernel, h0, c0)
+
+    def backward(d_out, d_h_last, d_c_last):
+        d_z, d_h0, d_c0 = ops.seqgraph_lstm_recurrence_grad(
+            tf.transpose(d_out, [1, 0, 2]), d_h_last, d_c_last, recurrent_kernel, factors,
+            c_factors, forget)
+        d_z = tf.reshape(d_z, [-1, 4 * units])
+        h_prev = tf.reshape(tf.concat([h0[None], h[:-1]], axis=0), [-1, units])
+        return d_z, d_h0, d_c0, ops.seqgraph_weight_gradient(h_prev, d_z)
+
+    return (tf.transpose(h, [1, 0, 2]), h[-1], c_last), backward
+
+
 @tf.custom_gradient
 def native_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
     """``lstm_sequence`` with both loops in the compiled ops of ``native_lstm``; outputs as above.
@@ -214,22 +237,43 @@ def native_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
     loop; the backward loop returns ``δZ [T·B, 4H]``, and ``∂W = Xᵀ δZ``, ``∂U = H_prevᵀ δZ``
     (the third op), ``δx = δZ Wᵀ`` and ``∂b = Σ δZ`` are one matmul (or sum) each.
     """
-    ops = recurrence_ops()
     steps, inputs, units = x.shape[1], x.shape[2], recurrent_kernel.shape[0]
     x_tm = tf.reshape(tf.transpose(x, [1, 0, 2]), [-1, inputs])  # [T·B, I]
     projected = tf.reshape(tf.matmul(x_tm, kernel) + bias, [steps, -1, 4 * units])
-    h, c_last, factors, c_factors, forget = ops.seqgraph_lstm_recurrence(
-        projected, recurrent_kernel, h0, c0)
+    outputs, backward = _native_loop(projected, h0, c0, recurrent_kernel)
 
     def grad(d_out, d_h_last, d_c_last):
-        d_z, d_h0, d_c0 = ops.seqgraph_lstm_recurrence_grad(
-            tf.transpose(d_out, [1, 0, 2]), d_h_last, d_c_last, recurrent_kernel, factors,
-            c_factors, forget)
-        d_z = tf.reshape(d_z, [-1, 4 * units])  # [T·B, 4H]
-        h_prev = tf.reshape(tf.concat([h0[None], h[:-1]], axis=0), [-1, units])
+        d_z, d_h0, d_c0, d_recurrent = backward(d_out, d_h_last, d_c_last)
         d_x = tf.reshape(tf.matmul(d_z, kernel, transpose_b=True), [steps, -1, inputs])
         return [tf.transpose(d_x, [1, 0, 2]), d_h0, d_c0,
-                ops.seqgraph_weight_gradient(x_tm, d_z), ops.seqgraph_weight_gradient(h_prev, d_z),
+                recurrence_ops().seqgraph_weight_gradient(x_tm, d_z), d_recurrent,
                 tf.reduce_sum(d_z, axis=0)]
 
-    return (tf.transpose(h, [1, 0, 2]), h[-1], c_last), grad
+    return outputs, grad
+
+
+@tf.custom_gradient
+def native_lstm_on_ids(ids, embeddings, h0, c0, kernel, recurrent_kernel, bias):
+    """``native_lstm_sequence`` over ``x = E[ids]`` (``ids [B, T]``, ``E [V, I]``), with ``W``
+    applied to the V rows of E instead of the T·B looked-up vectors; outputs as above.
+
+    ``W x_t + b = (E W + b)[id_t]``: one ``[V, I] @ [I, 4H]`` product and a gather. Backward, with
+    ``S = Σ_{t, b: id = v} δz`` the per-id sums of δZ (``S [V, 4H]``): ``∂W = Eᵀ S``,
+    ``∂E = S Wᵀ``, ``∂b = Σ_v S``. Three ``[T·B, ·]`` products become ``[V, ·]`` ones, which
+    is cheaper whenever V < T·B (a character vocabulary against a training batch).
+    """
+    steps, units = ids.shape[1], recurrent_kernel.shape[0]
+    vocabulary = tf.shape(embeddings)[0]
+    ids_tm = tf.reshape(tf.transpose(ids), [-1])  # [T·B], time-major
+    rows = tf.matmul(embeddings, kernel) + bias  # [V, 4H]
+    projected = tf.reshape(tf.gather(rows, ids_tm), [steps, -1, 4 * units])
+    outputs, backward = _native_loop(projected, h0, c0, recurrent_kernel)
+
+    def grad(d_out, d_h_last, d_c_last):
+        d_z, d_h0, d_c0, d_recurrent = backward(d_out, d_h_last, d_c_last)
+        per_id = tf.math.unsorted_segment_sum(d_z, ids_tm, vocabulary)  # S [V, 4H]
+        return [None, tf.matmul(per_id, kernel, transpose_b=True), d_h0, d_c0,
+                tf.matmul(embeddings, per_id, transpose_a=True), d_recurrent,
+                tf.reduce_sum(per_id, axis=0)]
+
+    return outputs, grad

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from keras_models import LSTMCell, keras, native_lstm, tf
-from keras_models.fused_lstm import FusedLSTM
-from keras_models.lstm_sequence import lstm_sequence, native_lstm_sequence
+from keras_models.char_model import CharModel
+from keras_models.fused_lstm import MAX_FUSED_STEPS, FusedLSTM
+from keras_models.lstm_sequence import lstm_sequence, native_lstm_on_ids, native_lstm_sequence
 
 needs_native = pytest.mark.skipif(native_lstm.find_compiler() is None,
                                   reason="no C++ compiler to build the ops")
@@ -20,20 +21,22 @@ def fresh_ops_cache():
     native_lstm.recurrence_ops.cache_clear()
 
 
-def sequence_and_gradients(sequence, batch, steps, seed=0, inputs=5, units=7):
+def sequence_and_gradients(sequence, batch, steps, seed=0, inputs=5, units=7, x=None):
     """Outputs of ``sequence`` and the gradients of a random projection of all three outputs
-    with respect to every argument (inputs, both initial states, W, U, b)."""
+    with respect to every argument (x, both initial states, W, U, b); x random ``[B, T, I]``
+    unless given."""
     rng = np.random.default_rng(seed)
     args = [tf.constant(rng.normal(0, scale, shape), tf.float32) for shape, scale in (
         ((batch, steps, inputs), 1.0), ((batch, units), 0.5), ((batch, units), 0.5),
         ((inputs, 4 * units), 0.5), ((units, 4 * units), 0.5), ((4 * units,), 0.5))]
+    args[0] = args[0] if x is None else x
     probes = [tf.constant(rng.normal(size=shape), tf.float32)
               for shape in ((batch, steps, units), (batch, units), (batch, units))]
     with tf.GradientTape() as tape:
         tape.watch(args)
         outputs = sequence(*args)
         loss = sum(tf.reduce_sum(o * p) for o, p in zip(outputs, probes, strict=True))
-    return [*outputs, *tape.gradient(loss, args)]
+    return [*outputs, *map(tf.convert_to_tensor, tape.gradient(loss, args))]  # dense
 
 
 @needs_native
@@ -46,6 +49,61 @@ def test_native_loop_equals_the_tensorflow_loop(batch, steps):
     for ours, reference in zip(run(),
                                sequence_and_gradients(lstm_sequence, batch, steps), strict=True):
         np.testing.assert_allclose(ours, reference, atol=2e-5, rtol=2e-5)
+
+
+@needs_native
+@pytest.mark.parametrize("batch, steps, vocabulary", [(1, 1, 3), (17, 4, 5), (6, 9, 40)])
+def test_lookup_folded_into_the_input_kernel_equals_the_lookup(batch, steps, vocabulary):
+    """``native_lstm_on_ids(ids, E, …)`` against ``native_lstm_sequence(E[ids], …)``: outputs and
+    the gradients of E, both initial states, W, U and b; ids repeat (their δz add up) and some
+    rows of E are never looked up (their gradient is zero)."""
+    rng = np.random.default_rng(2)
+    ids = tf.constant(rng.integers(0, vocabulary - 1, (batch, steps)))  # the last id unused
+    embeddings = tf.constant(rng.normal(size=(vocabulary, 5)), tf.float32)
+
+    def lookup_then_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
+        return native_lstm_sequence(tf.gather(x, ids), h0, c0, kernel, recurrent_kernel, bias)
+
+    def folded(x, h0, c0, kernel, recurrent_kernel, bias):
+        return native_lstm_on_ids(ids, x, h0, c0, kernel, recurrent_kernel, bias)
+
+    def run(sequence):
+        return sequence_and_gradients(sequence, batch, steps, x=embeddings)
+
+    reference = run(lookup_then_sequence)
+    for ours, expected in zip(tf.function(lambda: run(folded))(), reference, strict=True):
+        np.testing.assert_allclose(ours, expected, atol=2e-5, rtol=2e-5)
+    assert np.all(reference[3][-1] == 0)  # ∂E of the unused id
+
+
+@needs_native
+def test_char_model_folds_its_lookup_where_cheaper_and_trains_the_same(monkeypatch):
+    """A training step of ``CharModel`` with the lookup folded into layer 1's input kernel
+    leaves the same weights as one without; the fold is taken only for V ≤ T·B."""
+    ids = tf.constant(np.random.default_rng(3).integers(0, 9, (8, 5)))
+    rnn = CharModel(10, 4, 6, 2).rnns[0]
+    rnn.build(tf.TensorShape([None, None, 4]))
+    table = tf.zeros((10, 4))
+    assert rnn._folds_lookup(ids, table)
+    assert not rnn._folds_lookup(ids, tf.zeros((41, 4)))  # V > T·B
+    assert not rnn._folds_lookup(tf.zeros((1, MAX_FUSED_STEPS + 1), tf.int64), table)
+    seen = []  # a batch size unknown when the graph is built
+    tf.function(lambda x: seen.append(rnn._folds_lookup(x, table)) or x).get_concrete_function(
+        tf.TensorSpec([None, 5], tf.int64))
+    assert seen == [False]
+
+    def trained_weights():
+        keras.utils.set_random_seed(0)
+        model = CharModel(10, 4, 6, 2)
+        model.compile(keras.optimizers.Adam(0.01, global_clipnorm=5.0),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(ids, tf.roll(ids, 1, axis=1), batch_size=8, epochs=2, verbose=0)
+        return model.get_weights()
+
+    folded = trained_weights()
+    monkeypatch.setattr(FusedLSTM, "_folds_lookup", lambda self, ids, embeddings: False)
+    for ours, expected in zip(folded, trained_weights(), strict=True):
+        np.testing.assert_allclose(ours, expected, atol=1e-5)
 
 
 @needs_native
