@@ -62,12 +62,18 @@ class FusedLSTM(keras.layers.RNN):
         return (
             mask is None
             and constants is None
-            and not (self.go_backwards or self.stateful or self.unroll or self.time_major)
             and not isinstance(inputs, (list, tuple, tf.RaggedTensor))
             and inputs.dtype == tf.float32
             and inputs.shape.rank == 3
-            and inputs.shape[1] is not None
-            and 1 <= inputs.shape[1] <= MAX_FUSED_STEPS
+            and self._whole_sequence(inputs.shape[1])
+        )
+
+    def _whole_sequence(self, steps):
+        """Whether a forward, non-stateful pass over ``steps`` steps can run as one op."""
+        return (
+            not (self.go_backwards or self.stateful or self.unroll or self.time_major)
+            and steps is not None
+            and 1 <= steps <= MAX_FUSED_STEPS
         )
 
     def call(self, inputs, mask=None, training=None, initial_state=None, constants=None):
@@ -106,11 +112,9 @@ class FusedLSTM(keras.layers.RNN):
         return (
             self.built
             and _sequence_of(self.cell) is native_lstm_sequence
-            and not (self.go_backwards or self.stateful or self.unroll or self.time_major)
+            and self._whole_sequence(steps)
             and embeddings.dtype == tf.float32
             and batch is not None
-            and steps is not None
-            and 1 <= steps <= MAX_FUSED_STEPS
             and embeddings.shape[0] is not None
             and embeddings.shape[0] <= steps * batch
         )
