@@ -42,8 +42,9 @@ def train_in_processes(unfinished, saved_models, jobs, *, log=print):
 
     threads = str(max(1, len(os.sched_getaffinity(0)) // jobs))
     python_path = [str(PACKAGE_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, **os.environ,
-           "PYTHONPATH": os.pathsep.join(python_path)}
+    # PYTHONFAULTHANDLER: a worker dying in native code leaves its Python stack in worker.log.
+    env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads,
+           "PYTHONFAULTHANDLER": "1", **os.environ, "PYTHONPATH": os.pathsep.join(python_path)}
     waiting, running, results, shown = list(unfinished), {}, {}, None
     bar = keras.utils.Progbar(sum(config.steps for _, config, *_ in unfinished),
                               unit_name="step", interval=0.5 if sys.stdout.isatty() else 30.0)
