@@ -29,7 +29,8 @@ def sequence_and_gradients(sequence, batch, steps, seed=0, inputs=5, units=7, x=
     args = [tf.constant(rng.normal(0, scale, shape), tf.float32) for shape, scale in (
         ((batch, steps, inputs), 1.0), ((batch, units), 0.5), ((batch, units), 0.5),
         ((inputs, 4 * units), 0.5), ((units, 4 * units), 0.5), ((4 * units,), 0.5))]
-    args[0] = args[0] if x is None else x
+    if x is not None:
+        args[0] = x
     probes = [tf.constant(rng.normal(size=shape), tf.float32)
               for shape in ((batch, steps, units), (batch, units), (batch, units))]
     with tf.GradientTape() as tape:
@@ -70,10 +71,10 @@ def test_lookup_folded_into_the_input_kernel_equals_the_lookup(batch, steps, voc
     def run(sequence):
         return sequence_and_gradients(sequence, batch, steps, x=embeddings)
 
-    reference = run(lookup_then_sequence)
-    for ours, expected in zip(tf.function(lambda: run(folded))(), reference, strict=True):
+    results = tf.function(lambda: run(folded))()
+    for ours, expected in zip(results, run(lookup_then_sequence), strict=True):
         np.testing.assert_allclose(ours, expected, atol=2e-5, rtol=2e-5)
-    assert np.all(reference[3][-1] == 0)  # ∂E of the unused id
+    assert np.all(results[3][-1] == 0)  # ∂E of the unused id
 
 
 @needs_native
