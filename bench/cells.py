@@ -26,10 +26,10 @@ from keras_models.backend import keras, tf
 
 import numpy as np
 
-from keras_models.fused_lstm import FusedLSTM
-from keras_models.lstm_cell import LSTMCell
-from keras_models.peephole_lstm_cell import PeepholeLSTMCell
-from trainers.atomic import write_text
+from keras_models.layers.fused_lstm import FusedLSTM
+from keras_models.layers.lstm_cell import LSTMCell
+from keras_models.layers.peephole_lstm_cell import PeepholeLSTMCell
+from keras_models.utils.atomic import write_text
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 VOCAB, EMBED = 10, 1

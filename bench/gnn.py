@@ -1,6 +1,6 @@
 """Benchmark: GCN and GAT on the Planetoid graphs, seqgraph (spektral) beside PyTorch Geometric.
 
-For each dataset and model, ``--seeds`` runs with the papers' settings (``trainers.graph_train``)
+For each dataset and model, ``--seeds`` runs with the papers' settings (``trainers.graph.train``)
 report test accuracy (mean ± std), seconds per epoch and seconds per run, and the same for the
 same models written in PyTorch Geometric (``--pyg``; needs torch and torch_geometric installed
 by hand, never a seqgraph dependency). Both get the same data (row-normalised features, public
@@ -8,7 +8,7 @@ split) and the same number of threads; the two frameworks alternate seed by seed
 hits both alike. The PyG models follow seqgraph's: GCN without biases, weight decay on the first
 layer only, early stopping on validation loss (with the L2 term) with the best weights restored;
 GAT with weight decay on kernels and attention vectors (not biases) and its paper's
-loss-or-accuracy early stopping (``trainers.early_stopping``). One difference is left: PyG's
+loss-or-accuracy early stopping (``trainers.graph.early_stopping``). One difference is left: PyG's
 ``GATConv`` drops out only the attention coefficients, not the transformed features ``W h``
 (``features_dropout_rate`` in seqgraph's GAT, as in the paper's code).
 
@@ -97,7 +97,7 @@ def pyg_run(graph, model_name, seed, *, learning_rate, epochs, patience):
             improved = val_loss < best_loss
             if improved:
                 best_loss, best_state = val_loss, state()
-        else:  # trainers.early_stopping.LossOrAccuracyStopping (PetarV-/GAT)
+        else:  # trainers.graph.early_stopping.LossOrAccuracyStopping (PetarV-/GAT)
             lower, higher = val_ce <= best_loss, val_acc >= best_acc
             improved = lower or higher
             if lower and higher:
@@ -141,8 +141,8 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from keras_models.backend import tf
 
-    from pipelines.graph_datasets import load_graph
-    from trainers.graph_train import DEFAULTS, fit_one
+    from pipelines.graph.datasets import load_graph
+    from trainers.graph.train import DEFAULTS, fit_one
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)

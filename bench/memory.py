@@ -39,7 +39,7 @@ def generation_rates(batch_size=256, seconds=2.0):
     """``[(task, L, numpy examples/s, tf.data examples/s)]``, each measured for ``seconds``."""
     import numpy as np
 
-    from pipelines.memory_tasks import make_dataset, sample_batch
+    from pipelines.memory.tasks import make_dataset, sample_batch
 
     def rate(batches):
         count, start = 0, time.perf_counter()
@@ -65,7 +65,7 @@ def machine():
 
 def append_to_section(text, doc=DOC, heading=SECTION):
     """Insert ``text`` at the end of ``heading``'s section of ``doc`` (before the next ``## ``)."""
-    from trainers.atomic import write_text
+    from keras_models.utils.atomic import write_text
 
     content = doc.read_text(encoding="utf-8")
     start = content.index(heading) + len(heading)
@@ -103,9 +103,9 @@ def grid_section(args):
     """Train the grid; return markdown lines with the summary, wall time and figures."""
     import dataclasses
 
-    from trainers.memory import run_grid
-    from trainers.memory_plots import summary_markdown, write_report
-    from trainers.run_dir import open_run_dir, run_status
+    from trainers.core.run_folders import open_run_dir, run_status
+    from trainers.memory.report import summary_markdown, write_report
+    from trainers.memory.train import run_grid
 
     configs = memory_command.build_configs(args)
     runs = [dataclasses.asdict(c) for c in configs]

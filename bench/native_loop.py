@@ -7,7 +7,7 @@ Run by hand from the repository root::
 
 Two copies of the text model of ``bench/textgen.py`` (vocabulary 84, embedding 128, 2 × 256 LSTM,
 batch 64, sequence 30, compiled as ``seqgraph text train`` does): one traced as ``seqgraph`` runs
-it, one traced without the compiled loop of ``keras_models/native_lstm.cc`` (``--against
+it, one traced without the compiled loop of ``keras_models/ops/native_lstm.cc`` (``--against
 tf-loop``) or without the embedding lookup folded into layer 1's input kernel (``--against
 unfolded``, ``FusedLSTM.call_on_ids``). Rounds of ``--steps`` training steps alternate between
 them in this one process, so both see the same machine; separate processes of the same model
@@ -33,12 +33,12 @@ def main():
                         help="the speed-up the second copy goes without")
     args = parser.parse_args()
 
-    from trainers.heap import keep_freed_memory
+    from trainers.core.heap import keep_freed_memory
 
     keep_freed_memory()  # as seqgraph does
     from keras_models.backend import tf
 
-    from keras_models import fused_lstm
+    from keras_models.layers import fused_lstm
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)

@@ -12,7 +12,7 @@ Training speed: characters per second of a full training step (forward, loss, ba
 norm clip 5, Adam) at the seed's setting: vocabulary 84, embedding 128, 2 × 256 LSTM, batch 64,
 sequence 30. The seed's model (``nn.Embedding → nn.LSTM(2 layers) → nn.Linear``) and ours
 (``CharModel`` through ``model.fit``, keeping the memory each step frees for the next, as
-``seqgraph`` does: ``trainers/heap.py``) each run in processes of their own, alternating
+``seqgraph`` does: ``trainers/core/heap.py``) each run in processes of their own, alternating
 (``--passes`` processes per model, ``--rounds`` timed rounds each), so both see the same machine
 load; the figure is the median round, and the ratio of each back-to-back pair is listed too.
 Generation: characters per second of ``serving_default`` of an exported SavedModel, reloaded with
@@ -36,7 +36,7 @@ VOCAB, EMBED, UNITS, LAYERS, BATCH, SEQ = 84, 128, 256, 2, 64, 30
 CHARS_PER_STEP = BATCH * SEQ
 TORCH, TORCH_NAME = "pytorch", "pytorch nn.LSTM (seed)"
 # Variants for ``--cells``: (model, environment, keeps freed memory). Our models keep it, as
-# ``seqgraph`` does (trainers/heap.py); the seed's model runs with glibc's defaults, as it did.
+# ``seqgraph`` does (trainers/core/heap.py); the seed's model runs with glibc's defaults, as it did.
 VARIANTS = {
     "lstm-tf-loop": ("lstm", {"SEQGRAPH_NATIVE": "0"}, True),  # our LSTM, compiled loop off
     "lstm-glibc-heap": ("lstm", {}, False),  # our LSTM with glibc's default heap
@@ -101,8 +101,8 @@ def keras_model(cell):
         def on_train_batch_end(self, batch, logs=None):
             self.seconds = time.perf_counter() - self.start
 
-    from keras_models.char_model import CharModel
-    from trainers.text_train import TextConfig, compile_model
+    from keras_models.models.char_language_model import CharModel
+    from trainers.text.train import TextConfig, compile_model
 
     model = CharModel(VOCAB, EMBED, UNITS, LAYERS, cell)
     compile_model(model, TextConfig())
@@ -143,10 +143,10 @@ def measure_generation(repeats):
     """
     from keras_models.backend import tf
 
-    from keras_models.char_generator import CharGenerator
-    from keras_models.char_model import CharModel
-    from pipelines.char_dataset import write_vocabulary
-    from trainers.export import export_saved_model
+    from keras_models.models.char_language_model import CharModel
+    from keras_models.text.generator import CharGenerator
+    from pipelines.text.windows import write_vocabulary
+    from trainers.core.export import export_saved_model
 
     with tempfile.TemporaryDirectory() as tmp:
         vocabulary = [chr(32 + i) for i in range(VOCAB - 1)]
@@ -173,7 +173,7 @@ def measure_generation(repeats):
 
 def child(args):
     """One model (or generation) at one thread count in this process: print a JSON line."""
-    from trainers.heap import keep_freed_memory
+    from trainers.core.heap import keep_freed_memory
 
     if variant(args.model)[2]:
         keep_freed_memory()
@@ -288,7 +288,7 @@ def main():
 
 def append_to_section(text, path=Path("docs/benchmarks.md"), heading="## Text generation"):
     """Insert ``text`` at the end of this benchmark's section of ``docs/benchmarks.md``."""
-    from trainers.atomic import write_text
+    from keras_models.utils.atomic import write_text
 
     page = path.read_text(encoding="utf-8")
     start = page.index(heading)

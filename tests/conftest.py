@@ -52,7 +52,7 @@ def cli():
 @pytest.fixture
 def lstm_cell_calls(monkeypatch):
     """A list that grows by one each time ``LSTMCell.call`` runs (per-step, not fused)."""
-    from keras_models.lstm_cell import LSTMCell
+    from keras_models.layers.lstm_cell import LSTMCell
 
     calls, per_step_call = [], LSTMCell.call
 
@@ -67,6 +67,6 @@ def lstm_cell_calls(monkeypatch):
 @pytest.fixture(scope="session", autouse=True)
 def native_lstm_loop():
     """Build (or load) the compiled LSTM loop once, before a test's subprocess would need it."""
-    from keras_models.native_lstm import recurrence_ops
+    from keras_models.ops.native_lstm import recurrence_ops
 
     return recurrence_ops()

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from keras_models import CELL_CHOICES, LSTMCell, PeepholeLSTMCell, fused_lstm, keras, make_rnn, tf
-from keras_models.fused_lstm import FusedLSTM
-from trainers.errors import UsageError
+from keras_models import CELL_CHOICES, LSTMCell, PeepholeLSTMCell, keras, make_rnn, tf
+from keras_models.layers import fused_lstm
+from keras_models.layers.fused_lstm import FusedLSTM
+from keras_models.utils.errors import UsageError
 
 BATCH, STEPS, INPUT, UNITS = 3, 6, 4, 5
 CELLS = {

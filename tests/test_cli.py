@@ -4,9 +4,9 @@ import argparse
 
 import pytest
 
+from keras_models.utils.errors import UsageError
 from keras_models.version import __version__
 from trainers import cli
-from trainers.errors import UsageError
 
 
 def test_help_lists_every_subcommand(capsys):

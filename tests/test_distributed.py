@@ -23,7 +23,7 @@ TEXT_RUN = [*TEXT, "--no-export"]  # exports are checked on the memory runs (fas
 DRIVER = textwrap.dedent(
     """
     import json, sys
-    from trainers import distribute
+    from trainers.core import distribute
     if sys.argv[1] == "split":
         distribute.split_cpu(2)
     from trainers.cli import main

@@ -7,8 +7,8 @@ from keras_models.backend import keras, tf
 import numpy as np
 import pytest
 
-from trainers import export
-from trainers.atomic import write_text
+from keras_models.utils.atomic import write_text
+from trainers.core import export
 
 
 def _tiny_model():

@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 from run_helpers import MEMORY, TEXT, history_file, history_losses, write_corpus
 
-from trainers import memory, text_train
-from trainers.callbacks import CheckedBackupAndRestore
 from trainers.cli import EXIT_INTERRUPTED, main
-from trainers.run_dir import read_history
+from trainers.core.callbacks import CheckedBackupAndRestore
+from trainers.core.run_folders import read_history
+from trainers.memory import train as memory
+from trainers.text import train as text_train
 
 # Long enough that the kill lands before the end, short enough to finish quickly on a rerun.
 MEMORY_LONG = [*MEMORY, "--steps", "400"]
@@ -294,7 +295,7 @@ EXPORT_SLOWLY = textwrap.dedent(
     """
     import time
     from keras_models.backend import keras
-    from trainers.export import export_saved_model
+    from trainers.core.export import export_saved_model
 
     save = keras.Model.save
 
@@ -322,6 +323,6 @@ def test_export_killed_midway_leaves_no_version(tmp_path):
     process.wait()
     assert not (model_dir / "1").exists()
 
-    from trainers.export import next_version
+    from trainers.core.export import next_version
 
     assert next_version(model_dir) == 1  # the hidden leftover is not a version

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from spektral.layers import GATConv as UpstreamGATConv
 
-from keras_models.gat import SparseInputDropout
-from keras_models.spektral_compat import GATConv
-from pipelines.graph_datasets import example_graph
+from keras_models.layers.graph_conv import GATConv
+from keras_models.models.gat import SparseInputDropout
+from pipelines.graph.datasets import example_graph
 
 HEADS, CHANNELS, RATE = 2, 3, 0.5
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from pipelines.graph_datasets import example_graph, karate_graph, load_graph
-from pipelines.planetoid import planetoid_files
-from trainers.errors import UsageError
+from keras_models.utils.errors import UsageError
+from pipelines.graph.datasets import example_graph, karate_graph, load_graph
+from pipelines.graph.planetoid import planetoid_files
 
 N_TRAIN, N_OTHER, N_TEST, N_FEATURES, N_CLASSES = 12, 520, 20, 5, 3
 

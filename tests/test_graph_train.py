@@ -7,9 +7,9 @@ from keras_models.backend import keras
 import numpy as np
 import pytest
 
-from pipelines.graph_datasets import example_graph, karate_graph
+from pipelines.graph.datasets import example_graph, karate_graph
 from trainers.cli import main
-from trainers.graph_train import (
+from trainers.graph.train import (
     DEFAULTS,
     export_graph_model,
     fit_one,
@@ -164,7 +164,7 @@ def test_cli_error_is_one_line_with_exit_code_2(tmp_path, cli):
 
 def test_gat_early_stopping_waits_on_loss_or_accuracy_and_keeps_the_joint_best():
     """Hand-made (val_ce, val_acc): the wait resets when either improves (ties count)."""
-    from trainers.early_stopping import LossOrAccuracyStopping
+    from trainers.graph.early_stopping import LossOrAccuracyStopping
 
     model = keras.Sequential([keras.layers.Dense(1, input_shape=(1,))])
     stop = LossOrAccuracyStopping(patience=2)

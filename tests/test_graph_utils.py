@@ -8,15 +8,15 @@ import pytest
 import scipy.sparse as sp
 from spektral.utils import gcn_filter
 
-from keras_models.graph_utils import (
+from keras_models.layers.graph_conv import GATConv, GCNConv
+from keras_models.utils.graph_algebra import (
     UNREACHABLE,
     normalized_adjacency,
     propagation_depth,
     propagation_depths,
     with_self_loops,
 )
-from keras_models.spektral_compat import GATConv, GCNConv
-from pipelines.graph_datasets import example_graph, karate_graph
+from pipelines.graph.datasets import example_graph, karate_graph
 
 # The assignment's graph A..F with edges A-B, A-E, A-F, B-D, C-D, D-F, worked by hand.
 A_TILDE_BY_HAND = np.array([
@@ -133,7 +133,7 @@ def test_sparse_and_dense_adjacency_give_the_same_gcn_output():
 
 def test_gcn_has_no_biases_so_featureless_nodes_get_uniform_probabilities():
     """As in tkipf/gcn: no bias can push a hidden ReLU below zero on every node at once."""
-    from keras_models.gcn import build_gcn
+    from keras_models.models.gcn import build_gcn
 
     model = build_gcn(5, 3, seed=0)
     assert [w.name.split("/")[-1].split(":")[0] for w in model.trainable_weights] == [

@@ -1,4 +1,4 @@
-"""trainers/heap.py: memory a step frees stays in the heap, so the next step faults no pages."""
+"""trainers/core/heap.py: memory a step frees stays in the heap; the next step faults no pages."""
 
 import json
 import os
@@ -6,12 +6,12 @@ import platform
 
 import pytest
 
-from trainers import heap
+from trainers.core import heap
 
 # Faults while 8 MiB are allocated, written and freed, three times: fresh pages fault once each.
 REUSE_PROBE = """
 import ctypes, json, resource
-from trainers.heap import keep_freed_memory
+from trainers.core.heap import keep_freed_memory
 
 kept = keep_freed_memory() if {keep} else None
 libc, size = ctypes.CDLL(None), 8 * 2**20

@@ -5,7 +5,7 @@ import functools
 import numpy as np
 import pytest
 
-from pipelines import memory_tasks as mt
+from pipelines.memory import tasks as mt
 
 DIGIT_STRINGS = {format(d, "b") for d in range(9)}  # "0", "1", "10", ..., "1000"
 

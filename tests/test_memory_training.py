@@ -8,12 +8,12 @@ from keras_models.backend import tf
 import numpy as np
 import pytest
 
-from keras_models.memory_model import build_memory_model
-from pipelines.memory_tasks import heldout_set
-from trainers import memory_command
+from keras_models.models.memory_classifier import build_memory_model
+from keras_models.utils.errors import UsageError
+from pipelines.memory.tasks import heldout_set
 from trainers.cli import OneLineParser
-from trainers.errors import UsageError
-from trainers.memory_plots import mean_std_curves
+from trainers.memory import command as memory_command
+from trainers.memory.report import mean_std_curves
 
 
 def parse(*argv):

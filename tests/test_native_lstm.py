@@ -1,12 +1,13 @@
-"""The compiled LSTM loop (``keras_models/native_lstm.cc``) against the TensorFlow loop, NumPy."""
+"""The compiled LSTM loop (keras_models/ops/native_lstm.cc) against the TensorFlow loop, NumPy."""
 
 import numpy as np
 import pytest
 
-from keras_models import LSTMCell, keras, native_lstm, tf
-from keras_models.char_model import CharModel
-from keras_models.fused_lstm import MAX_FUSED_STEPS, FusedLSTM
-from keras_models.lstm_sequence import lstm_sequence, native_lstm_on_ids, native_lstm_sequence
+from keras_models import LSTMCell, keras, tf
+from keras_models.layers.fused_lstm import MAX_FUSED_STEPS, FusedLSTM
+from keras_models.models.char_language_model import CharModel
+from keras_models.ops import native_lstm
+from keras_models.ops.lstm_sequence import lstm_sequence, native_lstm_on_ids, native_lstm_sequence
 
 needs_native = pytest.mark.skipif(native_lstm.find_compiler() is None,
                                   reason="no C++ compiler to build the ops")

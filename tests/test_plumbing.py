@@ -10,10 +10,11 @@ from keras_models.backend import keras, tf
 import numpy as np
 import pytest
 
-from trainers import distribute, run_dir
-from trainers.callbacks import standard_callbacks
-from trainers.errors import TrainingDiverged, UsageError
-from trainers.seeding import seed_everything
+from keras_models.utils.errors import TrainingDiverged, UsageError
+from trainers.core import distribute
+from trainers.core import run_folders as run_dir
+from trainers.core.callbacks import standard_callbacks
+from trainers.core.seeding import seed_everything
 
 
 def test_unfinished_run_is_reopened_finished_is_not(tmp_path):

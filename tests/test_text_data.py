@@ -5,8 +5,9 @@ from keras_models.backend import tf
 import numpy as np
 import pytest
 
-from pipelines import char_dataset, text_corpus
-from trainers.errors import UsageError
+from keras_models.utils.errors import UsageError
+from pipelines.text import corpus as text_corpus
+from pipelines.text import windows as char_dataset
 
 
 def test_bom_is_dropped_and_never_a_vocabulary_character(tmp_path):

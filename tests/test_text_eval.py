@@ -5,8 +5,8 @@ from keras_models.backend import tf
 import numpy as np
 import pytest
 
-from keras_models.char_model import CharModel
-from trainers.text_eval import stream_metrics
+from keras_models.models.char_language_model import CharModel
+from trainers.text.evaluate import stream_metrics
 
 
 def test_chunks_with_carried_state_equal_one_pass_per_stream():

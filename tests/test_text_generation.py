@@ -5,12 +5,12 @@ from keras_models.backend import tf
 import numpy as np
 import pytest
 
-from keras_models import samplers
-from keras_models.char_generator import CharGenerator
-from keras_models.char_model import CharModel
-from pipelines import char_dataset
-from trainers.errors import UsageError
-from trainers.export import export_saved_model
+from keras_models.models.char_language_model import CharModel
+from keras_models.text import samplers
+from keras_models.text.generator import CharGenerator
+from keras_models.utils.errors import UsageError
+from pipelines.text import windows as char_dataset
+from trainers.core.export import export_saved_model
 
 VOCABULARY = sorted(set("abcdefgh ijklmnop.\n"))
 

@@ -5,9 +5,9 @@ import socket
 import pytest
 import tensorflow_datasets as tfds
 
-from pipelines.local_text_tfds import prepare_local_text
-from pipelines.text_corpus import load_corpus
-from trainers.errors import UsageError
+from keras_models.utils.errors import UsageError
+from pipelines.text.corpus import load_corpus
+from pipelines.text.tfds_builder import prepare_local_text
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ from keras_models.backend import tf
 import numpy as np
 import pytest
 
-from keras_models.char_model import CharModel
-from pipelines.char_dataset import training_dataset
-from trainers import cli, text_train
-from trainers.text_train import TextConfig
+from keras_models.models.char_language_model import CharModel
+from pipelines.text.windows import training_dataset
+from trainers import cli
+from trainers.text import train as text_train
+from trainers.text.train import TextConfig
 
 SENTENCES = "the cat sat on the mat. a dog ran in the fog. "
 

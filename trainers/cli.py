@@ -13,13 +13,13 @@ import os
 import sys
 from importlib.metadata import version
 
-from trainers.errors import TrainingDiverged, UsageError
-from trainers.heap import keep_freed_memory
+from keras_models.utils.errors import TrainingDiverged, UsageError
+from trainers.core.heap import keep_freed_memory
 
 COMMANDS = {
-    "memory": ("trainers.memory_command", "sequence-memory experiments (palindromes and friends)"),
-    "text": ("trainers.text_command", "character-level text generation: train, sample"),
-    "graph": ("trainers.graph_command", "graph networks: inspect graphs, train GCN/GAT"),
+    "memory": ("trainers.memory.command", "sequence-memory experiments (palindromes and friends)"),
+    "text": ("trainers.text.command", "character-level text generation: train, sample"),
+    "graph": ("trainers.graph.command", "graph networks: inspect graphs, train GCN/GAT"),
     "demo": ("trainers.demo", "a guided tour of everything on built-in data (no downloads)"),
 }
 
@@ -76,7 +76,7 @@ def load_tensorflow(verbose, environment=None):
     """Import TensorFlow (through the one-Keras backend), hiding its start-up noise unless
     ``verbose``: the C++ lines printed before logging is set up, and INFO/WARNING logs.
     ``environment``: a subcommand's TensorFlow variables, set unless the user set them. The
-    process keeps the memory training frees for reuse (``trainers/heap.py``)."""
+    process keeps the memory training frees for reuse (``trainers/core/heap.py``)."""
     keep_freed_memory()
     for name, value in (environment or {}).items():
         os.environ.setdefault(name, value)

@@ -9,7 +9,7 @@ import importlib
 import time
 from pathlib import Path
 
-PARTS = ("trainers.memory_demo", "trainers.text_demo", "trainers.graph_demo")
+PARTS = ("trainers.memory.demo", "trainers.text.demo", "trainers.graph.demo")
 
 
 def add_arguments(parser):
@@ -24,8 +24,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from trainers.atomic import write_text
-    from trainers.run_dir import new_run_dir
+    from keras_models.utils.atomic import write_text
+    from trainers.core.run_folders import new_run_dir
 
     run_dir = new_run_dir("demo", root=args.runs_dir)
     sections = [f"# seqgraph demo\n\nRun folder: `{run_dir}`\n"]

@@ -1,0 +1,146 @@
+"""Node-classification graphs as spektral ``Graph`` objects, by name or from files.
+
+Every graph has ``x`` ``(n_nodes, n_features)`` float32, ``a`` (SciPy CSR, symmetric, 0/1, no
+self loops), ``y`` one-hot ``(n_nodes, n_classes)`` (all-zero rows for unlabelled nodes), boolean
+``mask_tr``/``mask_va``/``mask_te``, and ``node_names``/``class_names`` for printing.
+
+- ``example``: the 6-node graph A–F of the assignment (edges A–B, A–E, A–F, B–D, C–D, D–F),
+  one-hot features; a toy labelling {A, B, E} vs {C, D, F}, train A, D / val B, F / test C, E.
+- ``karate``: Zachary's karate club (networkx, 34 nodes, 78 edges), one-hot features, label =
+  the club each member joined; ``KARATE_SPLIT`` fixes 4 + 4 train, 4 + 4 val, 18 test nodes.
+- ``cora``, ``citeseer``, ``pubmed``: the Planetoid graphs and public split (``planetoid``),
+  features row-normalised as in the GCN and GAT papers.
+- any other name: an edge-list file (``edge_list``), with optional features and labels files.
+"""
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+
+from keras_models.utils.errors import UsageError
+from pipelines.graph import edge_list
+
+BUILT_IN = ("example", "karate")
+PLANETOID = ("cora", "citeseer", "pubmed")
+
+EXAMPLE_EDGES = (("A", "B"), ("A", "E"), ("A", "F"), ("B", "D"), ("C", "D"), ("D", "F"))
+
+# The karate club split, fixed by hand: 4 members of each club for training (including both
+# leaders, 0 = Mr. Hi and 33 = the officer), 4 of each for validation, the other 18 for testing.
+KARATE_SPLIT = {
+    "train": (0, 3, 7, 13, 23, 29, 32, 33),
+    "val": (1, 5, 10, 19, 24, 26, 28, 31),
+}
+
+
+def make_graph(names, edges, x=None, labels=None, class_names=(), masks=None):
+    """A spektral ``Graph`` from node names, index-pair edges and optional features/labels.
+
+    ``labels`` holds a class index per node (-1 = unlabelled); ``masks`` maps train/val/test to
+    boolean arrays.
+    """
+    import keras_models.backend  # noqa: F401  (one Keras before spektral loads TensorFlow)
+
+    from spektral.data import Graph  # spektral loads TensorFlow: only when a graph is built
+
+    n = len(names)
+    rows, cols = np.array(edges, dtype=np.int64).T
+    a = sp.coo_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
+    a = ((a + a.T) > 0).astype(np.float32).tocsr()
+    x = np.eye(n, dtype=np.float32) if x is None else np.asarray(x, np.float32)
+    y = np.zeros((n, max(len(class_names), 1)), np.float32)
+    if labels is not None:
+        labelled = np.asarray(labels) >= 0
+        y[labelled, np.asarray(labels)[labelled]] = 1.0
+    masks = masks or {}
+    no_mask = np.zeros(n, dtype=bool)
+    return Graph(
+        x=x, a=a, y=y,
+        mask_tr=masks.get("train", no_mask), mask_va=masks.get("val", no_mask),
+        mask_te=masks.get("test", no_mask),
+        node_names=list(names), class_names=list(class_names),
+    )
+
+
+def _masks_from_nodes(n, split):
+    """Boolean train/val/test masks from train and val node lists (test = the rest)."""
+    masks = {s: np.zeros(n, dtype=bool) for s in ("train", "val")}
+    for s, nodes in split.items():
+        masks[s][list(nodes)] = True
+    masks["test"] = ~(masks["train"] | masks["val"])
+    return masks
+
+
+def example_graph():
+    """The assignment's 6-node graph A–F."""
+    names = list("ABCDEF")
+    edges = [(names.index(u), names.index(v)) for u, v in EXAMPLE_EDGES]
+    labels = [0, 0, 1, 1, 0, 1]
+    masks = _masks_from_nodes(6, {"train": (0, 3), "val": (1, 5)})
+    return make_graph(names, edges, labels=labels, class_names=["ABE", "CDF"], masks=masks)
+
+
+def karate_graph():
+    """Zachary's karate club, label = club ("Mr. Hi" or "Officer")."""
+    g = nx.karate_club_graph()
+    clubs = ["Mr. Hi", "Officer"]
+    labels = [clubs.index(g.nodes[v]["club"]) for v in range(g.number_of_nodes())]
+    masks = _masks_from_nodes(g.number_of_nodes(), KARATE_SPLIT)
+    return make_graph(
+        [str(v) for v in g.nodes], list(g.edges), labels=labels, class_names=clubs, masks=masks
+    )
+
+
+def row_normalize(x):
+    """Each row divided by its sum (rows summing to 0 stay 0)."""
+    sums = x.sum(axis=1, keepdims=True)
+    return np.divide(x, sums, out=np.zeros_like(x), where=sums != 0)
+
+
+def citation_graph(name, data_dir=None):
+    """A Planetoid graph with its public split and row-normalised features."""
+    from pipelines.graph.planetoid import load_citation
+
+    dataset = load_citation(name, data_dir)
+    g = dataset[0]
+    labels = np.where(g.y.sum(axis=1) > 0, g.y.argmax(axis=1), -1)
+    masks = {"train": dataset.mask_tr, "val": dataset.mask_va, "test": dataset.mask_te}
+    n_classes = g.y.shape[1]
+    rows, cols = sp.triu(g.a, k=1).nonzero()
+    return make_graph(
+        [str(i) for i in range(g.n_nodes)], list(zip(rows, cols, strict=True)),
+        x=row_normalize(g.x), labels=labels,
+        class_names=[str(c) for c in range(n_classes)], masks=masks,
+    )
+
+
+def file_graph(path, features=None, labels=None):
+    """A user's graph: edge list ``path`` plus optional features and labels files."""
+    names, edges = edge_list.read_edges(path)
+    index = {name: i for i, name in enumerate(names)}
+    x = edge_list.read_features(features, index) if features else None
+    if labels is None:
+        return make_graph(names, edges, x=x)
+    classes, y, masks = edge_list.read_labels(labels, index)
+    return make_graph(names, edges, x=x, labels=y, class_names=classes, masks=masks)
+
+
+def load_graph(name, *, data_dir=None, features=None, labels=None):
+    """The graph called ``name`` (built in or Planetoid), else the edge-list file ``name``."""
+    if name in BUILT_IN or name in PLANETOID:
+        if features or labels:
+            raise UsageError(f"--features/--labels go with an edge-list file, not {name!r}; "
+                             "drop them or pass your own edge list")
+        if name == "example":
+            return example_graph()
+        if name == "karate":
+            return karate_graph()
+        return citation_graph(name, data_dir)
+    if not Path(name).exists():
+        raise UsageError(
+            f"{name!r} is neither a dataset nor a file; choose one of "
+            f"{', '.join(BUILT_IN + PLANETOID)} or pass the path of an edge list"
+        )
+    return file_graph(name, features, labels)

@@ -1,0 +1,120 @@
+"""A user's own graph from text files, validated line by line.
+
+- edges (required): one undirected edge ``u v`` per line (names without spaces); ``#`` starts a
+  comment; self loops and repeated edges are dropped.
+- features (optional): ``node f1 f2 ... fk`` per line, every node exactly once, the same ``k``
+  numbers each; without it every node gets a one-hot identity feature.
+- labels (optional): ``node label`` or ``node label split`` (split = train, val or test); nodes
+  may stay unlabelled. Without a split column the labelled nodes are shuffled with seed 0 and
+  split 60 / 20 / 20 % into train / val / test.
+
+Fields are separated by whitespace or commas.
+"""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from keras_models.utils.errors import UsageError
+
+SPLITS = ("train", "val", "test")
+
+
+def _rows(path, what):
+    """``(line number, fields)`` of the non-empty, non-comment lines of ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{what} file {path} does not exist; pass the path of an existing file")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            rows.append((number, [f for f in re.split(r"[,\s]+", line) if f]))
+    if not rows:
+        raise UsageError(f"{what} file {path} has no entries; add one entry per line")
+    return rows
+
+
+def read_edges(path):
+    """Node names (in order of appearance) and the edges as index pairs."""
+    names, index, edges = [], {}, set()
+    for number, fields in _rows(path, "edge list"):
+        if len(fields) != 2:
+            raise UsageError(
+                f"{path}:{number}: expected 2 node names, found {len(fields)}; "
+                "write one edge 'u v' per line"
+            )
+        for name in fields:
+            if name not in index:
+                index[name] = len(names)
+                names.append(name)
+        u, v = (index[f] for f in fields)
+        if u != v:
+            edges.add((min(u, v), max(u, v)))
+    if not edges:
+        raise UsageError(f"edge list {path} has only self loops; add edges between two nodes")
+    return names, sorted(edges)
+
+
+def read_features(path, index):
+    """The ``(n_nodes, k)`` float32 feature matrix, rows in the order of ``index``."""
+    x, width = {}, None
+    for number, fields in _rows(path, "features"):
+        node, values = fields[0], fields[1:]
+        where = f"{path}:{number}"
+        if node not in index:
+            raise UsageError(f"{where}: node {node!r} is not in the edge list; remove the line")
+        if node in x:
+            raise UsageError(f"{where}: node {node!r} appears twice; keep one line per node")
+        if width is None:
+            width = len(values)
+        if not values or len(values) != width:
+            raise UsageError(
+                f"{where}: expected {width or 'at least 1'} numbers, found {len(values)}; "
+                "give every node the same number of features"
+            )
+        try:
+            x[node] = [float(v) for v in values]
+        except ValueError:
+            raise UsageError(f"{where}: features must be numbers; fix {values}") from None
+    missing = [n for n in index if n not in x]
+    if missing:
+        raise UsageError(
+            f"{path}: no features for {len(missing)} node(s) such as {missing[:5]}; "
+            "add a line for every node of the edge list"
+        )
+    return np.array([x[n] for n in index], dtype=np.float32)
+
+
+def read_labels(path, index):
+    """Class names, the label index of each node (-1 if unlabelled) and the three masks."""
+    labels, splits = {}, {}
+    for number, fields in _rows(path, "labels"):
+        where = f"{path}:{number}"
+        if len(fields) not in (2, 3):
+            raise UsageError(f"{where}: expected 'node label [split]'; fix the line")
+        node = fields[0]
+        if node not in index:
+            raise UsageError(f"{where}: node {node!r} is not in the edge list; remove the line")
+        if len(fields) == 3:
+            if fields[2] not in SPLITS:
+                raise UsageError(f"{where}: split {fields[2]!r} is not one of {', '.join(SPLITS)}")
+            splits[node] = fields[2]
+        labels[node] = fields[1]
+    if splits and len(splits) != len(labels):
+        raise UsageError(f"{path}: only some lines have a split; give all a split or none")
+    classes = sorted(set(labels.values()))
+    y = np.full(len(index), -1)
+    for node, label in labels.items():
+        y[index[node]] = classes.index(label)
+    if not splits:
+        nodes = np.random.default_rng(0).permutation(sorted(labels, key=index.get))
+        n_train, n_val = round(0.6 * len(nodes)), round(0.2 * len(nodes))
+        splits = {n: "train" for n in nodes[:n_train]}
+        splits.update({n: "val" for n in nodes[n_train:n_train + n_val]})
+        splits.update({n: "test" for n in nodes[n_train + n_val:]})
+    masks = {s: np.zeros(len(index), dtype=bool) for s in SPLITS}
+    for node, split in splits.items():
+        masks[split][index[node]] = True
+    return classes, y, masks

@@ -1,0 +1,139 @@
+"""The standard Keras callbacks every seqgraph trainer uses."""
+
+import math
+import sys
+import time
+from pathlib import Path
+
+from keras_models.backend import keras, tf
+
+from keras_models.utils.errors import TrainingDiverged, UsageError
+from trainers.core.distribute import chief_path
+from trainers.core.run_folders import BACKUP
+
+# The last finished epoch, as BackupAndRestore writes it into its checkpoints.
+SAVED_EPOCH_KEY = "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def standard_callbacks(run_dir, *, backup=True):
+    """Epoch timer, NaN guard, BackupAndRestore (resume after a crash), TensorBoard and CSV history.
+
+    The backup outlives ``fit``; ``run_status`` deletes it when the run has finished.
+
+    Trainers that stream infinite data set ``steps_per_epoch`` to their logging interval, so one
+    Keras "epoch" is one logging (and checkpoint) period. Under ``multiworker`` every worker
+    backs up to (and restores from) the chief's ``backup/`` (Keras keeps non-chief writes in
+    temporary subfolders); call this inside ``strategy.scope()``.
+    """
+    run_dir = Path(run_dir)
+    callbacks = [
+        EpochSeconds(),
+        StopOnNaN(),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+    ]
+    if backup:
+        backup_dir = str(chief_path(run_dir / BACKUP))
+        callbacks.insert(2, CheckedBackupAndRestore(backup_dir, delete_checkpoint=False))
+    return callbacks
+
+
+def training_seconds(history):
+    """Seconds of training in a run's history (``read_history``), over every session that
+    wrote to it: a resumed run counts the epochs of its earlier sessions too."""
+    return math.fsum(s for s in history.get("seconds", ()) if math.isfinite(s))
+
+
+def steps_backed_up(run_dir, steps_per_epoch):
+    """Training steps held by ``run_dir``'s last backup, 0 without one: where a resumed run's
+    data stream must start (``BackupAndRestore`` restores weights and epoch, not the data).
+
+    An unreadable backup counts as none; ``CheckedBackupAndRestore`` then reports it.
+    """
+    # Every worker restores from the chief's folder, which BackupAndRestore calls "chief".
+    latest = tf.train.latest_checkpoint(str(chief_path(Path(run_dir) / BACKUP) / "chief"))
+    if latest is None:
+        return 0
+    try:
+        epoch = tf.train.load_checkpoint(latest).get_tensor(SAVED_EPOCH_KEY)
+    except (tf.errors.OpError, ValueError):
+        return 0
+    return (int(epoch) + 1) * steps_per_epoch
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Add each epoch's wall seconds (training and validation) to its logs as ``seconds``, so
+    ``history.csv`` keeps them across resumes and TensorBoard plots them (``epoch_seconds``).
+
+    Must come before the callbacks that write the logs.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self.start
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss by raising ``TrainingDiverged``.
+
+    Unlike ``TerminateOnNaN``, raising skips ``on_train_end``, so ``BackupAndRestore`` keeps the
+    last good checkpoint (from the previous epoch end) instead of deleting it.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(
+                f"loss became {loss} at batch {batch}; lower the learning rate or clip gradients"
+            )
+
+
+class CheckedBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose unreadable backup (corrupt, truncated) is one ``UsageError``."""
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except (tf.errors.OpError, ValueError, IndexError) as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise UsageError(
+                f"the backup in {self.backup_dir} cannot be read ({reason}); the run is marked "
+                "failed: run the same command again to start it over"
+            ) from None
+
+
+class StepProgress(keras.callbacks.Callback):
+    """One Keras progress bar over a whole run's optimizer steps, advanced every logging period.
+
+    For trainers whose Keras "epoch" is a short logging interval, where Keras' own per-epoch
+    bar would print hundreds of lines. Resumed runs start the bar where the backup left off.
+    """
+
+    def __init__(self, total_steps, metrics=("loss", "accuracy")):
+        super().__init__()
+        self.total_steps = total_steps
+        self.metrics = metrics
+
+    def on_train_begin(self, logs=None):
+        interval = 0.5 if sys.stdout.isatty() else 30.0  # a line per 30 s in a log file
+        self.bar = keras.utils.Progbar(
+            self.total_steps, stateful_metrics=self.metrics, interval=interval, unit_name="step"
+        )
+
+    def _update(self, logs, finalize=None):
+        values = [(m, logs[m]) for m in self.metrics if m in (logs or {})]
+        self.bar.update(self.steps_done, values, finalize=finalize)
+
+    @property
+    def steps_done(self):
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._update(logs)
+
+    def on_train_end(self, logs=None):
+        if self.steps_done < self.total_steps:  # stopped early: close the bar where it is
+            self._update(logs, finalize=True)

@@ -1,0 +1,132 @@
+"""Sequence-memory experiments: train a grid of cells × lengths × seeds on a memory task.
+
+Example: ``seqgraph memory --task palindrome --cells lstm peephole --lengths 10 20
+--seeds 42 1337 1994 --preset tuned``. Writes ``runs/memory-<task>-<timestamp>/`` with one folder
+per run (history.csv, TensorBoard logs with hparams, result.json), ``summary.md``, and figures
+(``curves_<cell>.png``, ``cells.png``, also as SVG); exports each model to ``saved_models/``.
+Running the same command again after an interruption resumes the grid.
+"""
+
+import math
+from pathlib import Path
+
+# Set before TensorFlow loads (``seqgraph memory`` and bench/memory.py): the per-step RNN layers at
+# batch 256 allocate [256, 256] and [256, 1024] intermediates every step, which the default CPU
+# allocator hands to malloc and the kernel maps and unmaps per op; the BFC allocator reuses them
+# (about half the time per step, docs/benchmarks.md). Not for the text model: there it was slower.
+TENSORFLOW_ENVIRONMENT = {"TF_CPU_ALLOCATOR_USE_BFC": "true"}
+
+TASK_HELP = "palindrome, baum_sweet or random_combinations"
+CELL_HELP = "lstm, peephole (ours), keras_lstm, keras_gru or bilstm (Keras' built-ins)"
+OVERRIDABLE = ("steps", "batch_size", "units", "embedding_dim", "learning_rate", "clipnorm",
+               "initializer", "forget_bias")
+
+
+def add_arguments(parser):
+    from trainers.core.distribute import add_strategy_argument
+
+    parser.add_argument("--task", default="palindrome", help=f"{TASK_HELP} (default palindrome)")
+    parser.add_argument("--cells", nargs="+", default=["lstm", "peephole"], help=CELL_HELP)
+    parser.add_argument("--lengths", nargs="+", type=int, default=[10, 20],
+                        help="task lengths L (palindrome input is 4L+1 tokens; default 10 20)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 1337, 1994])
+    parser.add_argument("--preset", choices=("assignment", "tuned"), default="tuned",
+                        help="assignment: Adam 1e-4, Kaiming normal, batch 256, 256 units, clip "
+                        "10, 3000 steps; tuned: ours (see README). Flags below override it")
+    group = parser.add_argument_group("overrides of the preset")
+    group.add_argument("--steps", type=int, help="training steps per run (rounded up to 10s)")
+    group.add_argument("--batch-size", type=int)
+    group.add_argument("--units", type=int)
+    group.add_argument("--embedding-dim", type=int)
+    group.add_argument("--learning-rate", type=float)
+    group.add_argument("--clipnorm", type=float, help="Adam's gradient clipping norm")
+    group.add_argument("--initializer", help="kernel initialiser, e.g. kaiming_normal, or "
+                       "'default' for the cell's own")
+    group.add_argument("--forget-bias", type=float,
+                       help="start value of the forget-gate bias (the cells' own is 1; "
+                       "keras_gru has no forget gate and ignores it)")
+    parser.add_argument("--early-stop", type=float, metavar="ACCURACY",
+                        help="stop a run once its held-out accuracy reaches ACCURACY (checked "
+                        "every --eval-every steps)")
+    parser.add_argument("--eval-every", type=int, default=100,
+                        help="steps between held-out checks with --early-stop (default 100)")
+    parser.add_argument("--heldout-size", type=int, default=10_000)
+    parser.add_argument("--heldout-seed", type=int, default=7,
+                        help="seed of the held-out set; must differ from the training seeds")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="train this many runs at once, each in a process of its own with "
+                        "cores / JOBS threads (default 1: one run after another)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--saved-models", type=Path, default=Path("saved_models"))
+    add_strategy_argument(parser)
+
+
+def build_configs(args):
+    """The grid's ``MemoryConfig`` list from parsed arguments; UsageError on bad values."""
+    from keras_models.models.memory_classifier import MEMORY_CELLS
+    from keras_models.utils.errors import UsageError, require
+    from pipelines.memory.tasks import check_task
+    from trainers.memory.train import PRESETS, MemoryConfig
+
+    settings = dict(PRESETS[args.preset])
+    for key in OVERRIDABLE:
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    if settings["initializer"] == "default":
+        settings["initializer"] = None
+    for length in args.lengths:
+        try:
+            check_task(args.task, length)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    for cell in args.cells:
+        require(cell in MEMORY_CELLS, f"unknown cell {cell!r}; choose from {CELL_HELP}")
+    for key in ("steps", "batch_size", "units", "embedding_dim", "heldout_size", "eval_every"):
+        value = settings.get(key, getattr(args, key, None))
+        require(value >= 1, f"--{key.replace('_', '-')} is {value}; give an integer ≥ 1")
+    require(0 < settings["learning_rate"] < math.inf,
+            "--learning-rate must be a finite number > 0; try 1e-3")
+    require(settings["clipnorm"] > 0, "--clipnorm must be > 0; try 1.0")
+    require(args.early_stop is None or 0 < args.early_stop <= 1,
+            f"--early-stop {args.early_stop} is not an accuracy; give a value in (0, 1]")
+    require(len(set(args.seeds)) == len(args.seeds), "--seeds repeats a seed; give distinct seeds")
+    require(args.jobs >= 1, f"--jobs is {args.jobs}; give an integer ≥ 1")
+    require(args.jobs == 1 or (args.strategy == "default" and not args.deterministic),
+            f"--jobs {args.jobs} trains each run in a plain one-device process; use it without "
+            "--strategy and --deterministic")
+    require(args.heldout_seed not in args.seeds,
+            f"--heldout-seed {args.heldout_seed} is also a training seed; choose another")
+    no_forget_gate = {"forget_bias": None}
+    return [
+        MemoryConfig(task=args.task, cell=cell, length=length, seed=seed,
+                     heldout_size=args.heldout_size, heldout_seed=args.heldout_seed,
+                     early_stop=args.early_stop, eval_every=args.eval_every,
+                     **{**settings, **(no_forget_gate if cell == "keras_gru" else {})})
+        for cell in args.cells for length in args.lengths for seed in args.seeds
+    ]
+
+
+def run(args):
+    import dataclasses
+
+    configs = build_configs(args)  # validates everything before any file is written
+
+    from trainers.core.distribute import make_strategy, output_dirs
+
+    strategy = make_strategy(args.strategy, deterministic=args.deterministic)
+    from trainers.core.run_folders import open_run_dir, run_status
+    from trainers.memory.report import write_report
+    from trainers.memory.train import run_grid
+
+    grid_config = {"preset": args.preset, "runs": [dataclasses.asdict(c) for c in configs]}
+    with output_dirs(strategy, args.runs_dir, args.saved_models) as (runs_dir, saved_models):
+        grid_dir, resumed = open_run_dir(f"memory-{args.task}", grid_config, root=runs_dir)
+        print(f"{'Resuming' if resumed else 'Run folder'}: {grid_dir}", flush=True)
+        with run_status(grid_dir):
+            results = run_grid(configs, grid_dir, saved_models, strategy=strategy, jobs=args.jobs,
+                               log=lambda line: print(line, flush=True))
+            written = write_report(results, grid_dir)
+    print(f"Summary: {written[0]}")
+    print(f"Figures: {', '.join(str(p) for p in written[1:] if p.suffix == '.png')}")
+    print(f"TensorBoard: tensorboard --logdir {grid_dir}")
+    return 0
