@@ -142,7 +142,8 @@ def main():
     from keras_models.backend import tf
 
     from pipelines.graph.datasets import load_graph
-    from trainers.graph.train import DEFAULTS, fit_one
+    from trainers.graph.config import DEFAULTS
+    from trainers.graph.train import fit_one
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)

@@ -26,7 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from trainers import cli, memory_command  # noqa: E402
+from trainers.core import runtime  # noqa: E402
+from trainers.memory import command as memory_command  # noqa: E402
+from trainers.memory.config import TENSORFLOW_ENVIRONMENT  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Sequence memory (`bench/memory.py`)"
@@ -82,7 +84,7 @@ def main(argv=None):
     command = "python bench/memory.py " + " ".join(sys.argv[1:] if argv is None else argv)
     start_load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
-    cli.load_tensorflow(False, memory_command.TENSORFLOW_ENVIRONMENT)
+    runtime.load_tensorflow(False, TENSORFLOW_ENVIRONMENT)
     from keras_models.backend import tf
 
     rows = generation_rates()
@@ -104,8 +106,8 @@ def grid_section(args):
     import dataclasses
 
     from trainers.core.run_folders import open_run_dir, run_status
+    from trainers.memory.grid import run_grid
     from trainers.memory.report import summary_markdown, write_report
-    from trainers.memory.train import run_grid
 
     configs = memory_command.build_configs(args)
     runs = [dataclasses.asdict(c) for c in configs]

@@ -102,7 +102,8 @@ def keras_model(cell):
             self.seconds = time.perf_counter() - self.start
 
     from keras_models.models.char_language_model import CharModel
-    from trainers.text.train import TextConfig, compile_model
+    from trainers.text.config import TextConfig
+    from trainers.text.train import compile_model
 
     model = CharModel(VOCAB, EMBED, UNITS, LAYERS, cell)
     compile_model(model, TextConfig())
@@ -145,7 +146,7 @@ def measure_generation(repeats):
 
     from keras_models.models.char_language_model import CharModel
     from keras_models.text.generator import CharGenerator
-    from pipelines.text.windows import write_vocabulary
+    from keras_models.text.vocabulary import write_vocabulary
     from trainers.core.export import export_saved_model
 
     with tempfile.TemporaryDirectory() as tmp:

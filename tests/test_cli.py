@@ -7,6 +7,7 @@ import pytest
 from keras_models.utils.errors import UsageError
 from keras_models.version import __version__
 from trainers import cli
+from trainers.core import runtime
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -38,7 +39,7 @@ def test_usage_error_becomes_one_line_exit_2(capsys):
         raise UsageError("--steps must be at least 1, got 0; pass a positive number")
 
     args = argparse.Namespace(command="memory", verbose=False, run=broken_run)
-    assert cli.run_command(args) == 2
+    assert runtime.run_command(args) == 2
     err = capsys.readouterr().err
     assert err == (
         "seqgraph memory: error: --steps must be at least 1, got 0; pass a positive number\n"

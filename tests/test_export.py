@@ -18,8 +18,8 @@ def _tiny_model():
 
 def test_versions_count_up_and_reload(tmp_path):
     model = _tiny_model()
-    first = export.export_saved_model(model, "tiny", root=tmp_path)
-    second = export.export_saved_model(model, "tiny", root=tmp_path)
+    first = export.export_saved_model(model, "tiny", signatures=None, root=tmp_path)
+    second = export.export_saved_model(model, "tiny", signatures=None, root=tmp_path)
     assert (first.name, second.name) == ("1", "2")
     assert (second / "saved_model.pb").is_file()
     x = np.arange(6, dtype="float32").reshape(2, 3)
@@ -53,7 +53,7 @@ def test_a_version_taken_meanwhile_by_another_process_is_skipped(tmp_path, monke
         return version
 
     monkeypatch.setattr(export, "next_version", taken_after_the_look)
-    path = export.export_saved_model(_tiny_model(), "tiny", root=tmp_path)
+    path = export.export_saved_model(_tiny_model(), "tiny", signatures=None, root=tmp_path)
     assert path.name == "2" and (path / "saved_model.pb").is_file()
     assert (tmp_path / "tiny" / "1" / "saved_model.pb").read_text() == "theirs"
     assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["1", "2"]
@@ -70,7 +70,7 @@ def test_failed_export_leaves_no_version(tmp_path, monkeypatch):
     module = tf.Module()
     module.v = tf.Variable(1.0)
     with pytest.raises(OSError, match="disk full"):
-        export.export_saved_model(module, "broken", root=tmp_path)
+        export.export_saved_model(module, "broken", signatures=None, root=tmp_path)
     assert list((tmp_path / "broken").iterdir()) == []
     assert export.next_version(tmp_path / "broken") == 1
 

@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 from run_helpers import MEMORY, TEXT, history_file, history_losses, write_corpus
 
-from trainers.cli import EXIT_INTERRUPTED, main
+from trainers.cli import main
 from trainers.core.callbacks import CheckedBackupAndRestore
 from trainers.core.run_folders import read_history
+from trainers.core.runtime import EXIT_INTERRUPTED
 from trainers.memory import train as memory
 from trainers.text import train as text_train
 
@@ -305,7 +306,7 @@ EXPORT_SLOWLY = textwrap.dedent(
 
     keras.Model.save = save_then_hang
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    export_saved_model(model, "tiny")
+    export_saved_model(model, "tiny", signatures=None)
     """
 )
 

@@ -9,8 +9,8 @@ import pytest
 
 from pipelines.graph.datasets import example_graph, karate_graph
 from trainers.cli import main
+from trainers.graph.config import DEFAULTS
 from trainers.graph.train import (
-    DEFAULTS,
     export_graph_model,
     fit_one,
     model_inputs,

@@ -107,7 +107,7 @@ def test_the_memory_command_picks_the_bfc_cpu_allocator_before_tensorflow_loads(
         "import os, sys\n"
         "from trainers import cli\n"
         "assert 'tensorflow' not in sys.modules\n"
-        f"assert cli.main({argv!r}) == cli.EXIT_USAGE\n"
+        f"assert cli.main({argv!r}) == 2\n"
         "print(os.environ.get('TF_CPU_ALLOCATOR_USE_BFC'))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

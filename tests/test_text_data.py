@@ -5,6 +5,7 @@ from keras_models.backend import tf
 import numpy as np
 import pytest
 
+from keras_models.text import vocabulary as vocab
 from keras_models.utils.errors import UsageError
 from pipelines.text import corpus as text_corpus
 from pipelines.text import windows as char_dataset
@@ -15,7 +16,7 @@ def test_bom_is_dropped_and_never_a_vocabulary_character(tmp_path):
     path.write_bytes("\ufeffHé\r\nllo".encode())
     text = text_corpus.load_corpus(path)
     assert text == "Hé\nllo"
-    assert "\ufeff" not in char_dataset.vocabulary_of(text)
+    assert "\ufeff" not in vocab.vocabulary_of(text)
 
 
 def test_non_utf8_file_names_file_and_byte_offset(tmp_path):
@@ -61,15 +62,15 @@ def test_strip_gutenberg_keeps_only_the_book():
 
 def test_vocabulary_round_trips_through_lookup_and_file(tmp_path):
     text = "hello, wörld\n\tok"
-    vocabulary = char_dataset.vocabulary_of(text)
+    vocabulary = vocab.vocabulary_of(text)
     assert vocabulary == sorted(set(text))
-    ids = char_dataset.encode(text, char_dataset.make_lookup(vocabulary))
+    ids = vocab.encode(text, vocab.make_lookup(vocabulary))
     assert ids.min() >= 1  # 0 is [UNK]
-    chars = char_dataset.make_lookup(vocabulary, invert=True)(ids).numpy()
+    chars = vocab.make_lookup(vocabulary, invert=True)(ids).numpy()
     assert b"".join(chars).decode() == text
-    char_dataset.write_vocabulary(tmp_path / "v.txt", vocabulary)
-    assert char_dataset.read_vocabulary(tmp_path / "v.txt") == vocabulary
-    unknown = char_dataset.encode("h?", char_dataset.make_lookup(vocabulary))
+    vocab.write_vocabulary(tmp_path / "v.txt", vocabulary)
+    assert vocab.read_vocabulary(tmp_path / "v.txt") == vocabulary
+    unknown = vocab.encode("h?", vocab.make_lookup(vocabulary))
     assert unknown[1] == 0
 
 
@@ -88,7 +89,7 @@ def test_windows_are_input_and_next_character_target():
 def test_validation_is_the_held_out_tail_and_every_char_is_a_target_once():
     text = "".join(chr(ord("a") + i % 26) for i in range(1000))
     corpus = char_dataset.prepare_corpus(text, seq_length=10, validation_fraction=0.05)
-    whole = char_dataset.encode(text, char_dataset.make_lookup(corpus.vocabulary))
+    whole = vocab.encode(text, vocab.make_lookup(corpus.vocabulary))
     assert len(corpus.validation_ids) == 50
     np.testing.assert_array_equal(np.concatenate([corpus.train_ids, corpus.validation_ids]), whole)
     batches = char_dataset.validation_dataset(corpus.validation_ids, 10, 2)

@@ -7,9 +7,9 @@ import pytest
 
 from keras_models.models.char_language_model import CharModel
 from keras_models.text import samplers
+from keras_models.text import vocabulary as vocab
 from keras_models.text.generator import CharGenerator
-from keras_models.utils.errors import UsageError
-from pipelines.text import windows as char_dataset
+from keras_models.utils.errors import NonFiniteLogits, UsageError
 from trainers.core.export import export_saved_model
 
 VOCABULARY = sorted(set("abcdefgh ijklmnop.\n"))
@@ -18,7 +18,7 @@ VOCABULARY = sorted(set("abcdefgh ijklmnop.\n"))
 @pytest.fixture(scope="module")
 def vocabulary_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("vocab") / "vocabulary.txt"
-    char_dataset.write_vocabulary(path, VOCABULARY)
+    vocab.write_vocabulary(path, VOCABULARY)
     return path
 
 
@@ -38,7 +38,7 @@ def generator(vocabulary_file):
 
 def greedy_by_rerunning_prefix(model, prompt, length):
     """The argmax chain, each step re-running the whole text so far through ``model(...)``."""
-    ids = list(char_dataset.encode(prompt, char_dataset.make_lookup(VOCABULARY)))
+    ids = list(vocab.encode(prompt, vocab.make_lookup(VOCABULARY)))
     out = []
     for _ in range(length):
         logits = model(tf.constant([ids])).numpy()[0, -1]
@@ -129,7 +129,7 @@ def test_bad_generation_arguments_are_clear_errors(generator, kwargs, message):
 
 def test_vocabulary_of_another_model_is_rejected(tmp_path):
     path = tmp_path / "v.txt"
-    char_dataset.write_vocabulary(path, VOCABULARY[:5])
+    vocab.write_vocabulary(path, VOCABULARY[:5])
     with pytest.raises(UsageError, match="has 6 ids but the model expects"):
         CharGenerator(make_model(), path)
 
@@ -177,7 +177,7 @@ def test_non_finite_logits_are_one_clear_error_not_an_out_of_vocabulary_draw(
     model = make_model()
     model.dense.bias.assign(tf.fill(model.dense.bias.shape, float("nan")))
     diverged = CharGenerator(model, vocabulary_file)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="logits are not finite"):
+    with pytest.raises(NonFiniteLogits, match="logits are not finite"):
         diverged.generate("ab", 5, temperature=1.0)
     version = export_saved_model(
         diverged, "char_lstm", signatures={"serving_default": diverged.serving_default},
@@ -186,5 +186,5 @@ def test_non_finite_logits_are_one_clear_error_not_an_out_of_vocabulary_draw(
     assert cli.main(["text", "sample", "--model", str(version), "--temperature", "1"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         f"seqgraph text: error: {version}: the model's logits are not finite: its training "
-        "diverged; train it again with a lower --lr"
+        "diverged; train it again with a lower learning rate"
     ]

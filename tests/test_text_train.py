@@ -13,8 +13,9 @@ import pytest
 from keras_models.models.char_language_model import CharModel
 from pipelines.text.windows import training_dataset
 from trainers import cli
+from trainers.core import runtime
 from trainers.text import train as text_train
-from trainers.text.train import TextConfig
+from trainers.text.config import TextConfig
 
 SENTENCES = "the cat sat on the mat. a dog ran in the fog. "
 
@@ -86,7 +87,7 @@ def test_interrupted_training_resumes_and_writes_samples_plots_history_and_expor
             raise KeyboardInterrupt
 
     monkeypatch.setattr(text_train.SamplesCallback, "on_epoch_end", interrupt_at_second_epoch)
-    assert cli.main(command) == cli.EXIT_INTERRUPTED
+    assert cli.main(command) == runtime.EXIT_INTERRUPTED
     assert not (tmp_path / "saved_models").exists()
     monkeypatch.setattr(text_train.SamplesCallback, "on_epoch_end", original)
     assert cli.main(command) == 0

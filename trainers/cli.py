@@ -6,15 +6,11 @@ User mistakes raise ``UsageError`` and become one line on stderr with exit code 
 """
 
 import argparse
-import contextlib
 import importlib
-import logging
-import os
 import sys
 from importlib.metadata import version
 
-from keras_models.utils.errors import TrainingDiverged, UsageError
-from trainers.core.heap import keep_freed_memory
+from trainers.core.runtime import EXIT_USAGE, load_tensorflow, run_command
 
 COMMANDS = {
     "memory": ("trainers.memory.command", "sequence-memory experiments (palindromes and friends)"),
@@ -22,10 +18,6 @@ COMMANDS = {
     "graph": ("trainers.graph.command", "graph networks: inspect graphs, train GCN/GAT"),
     "demo": ("trainers.demo", "a guided tour of everything on built-in data (no downloads)"),
 }
-
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -58,64 +50,11 @@ def build_parser():
     return parser
 
 
-@contextlib.contextmanager
-def _stderr_to_devnull():
-    """Point file descriptor 2 at /dev/null: TensorFlow's C++ start-up lines bypass Python."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def load_tensorflow(verbose, environment=None):
-    """Import TensorFlow (through the one-Keras backend), hiding its start-up noise unless
-    ``verbose``: the C++ lines printed before logging is set up, and INFO/WARNING logs.
-    ``environment``: a subcommand's TensorFlow variables, set unless the user set them. The
-    process keeps the memory training frees for reuse (``trainers/core/heap.py``)."""
-    keep_freed_memory()
-    for name, value in (environment or {}).items():
-        os.environ.setdefault(name, value)
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "3"
-    if verbose:
-        import keras_models.backend  # noqa: F401
-        return
-    with _stderr_to_devnull():
-        import keras_models.backend  # noqa: F401
-    import absl.logging
-
-    absl.logging.set_verbosity(absl.logging.ERROR)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
 def main(argv=None):
     """Entry point of the ``seqgraph`` console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
     load_tensorflow(args.verbose, args.tensorflow_environment)
     return run_command(args)
-
-
-def run_command(args):
-    """Run the parsed subcommand, turning user mistakes and Ctrl-C into one line on stderr."""
-    try:
-        return args.run(args) or 0
-    except UsageError as error:
-        print(f"seqgraph {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except TrainingDiverged as error:
-        print(f"seqgraph {args.command}: training diverged: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(
-            f"seqgraph {args.command}: interrupted; run the same command again to resume "
-            "from the last checkpoint",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -6,27 +6,27 @@ in ``n + L``): while ``t + 1 < n_b`` row ``b`` is fed its own prompt (its sample
 afterwards its previous sample. Row ``b`` returns the samples of steps ``n_b - 1 … n_b + L_b - 2``,
 so prompts of different lengths share one batch. The out-of-vocabulary id gets logit ``-∞`` and
 is never sampled; prompt characters outside the vocabulary map to it. Logits that are not finite
-(weights of a diverged training) stop generation with an error carrying ``NON_FINITE_LOGITS``
-instead of drawing an id outside the vocabulary.
+(weights of a diverged training) are never sampled from: ``generate`` raises ``NonFiniteLogits``
+and the signature fails with an ``InvalidArgumentError`` saying so.
 
-The vocabulary travels inside the SavedModel as the asset ``vocabulary.txt`` (one code point per
-line, line ``i`` = id ``i``, ``-1`` for the out-of-vocabulary id); two lookup tables built from it
-turn code points into ids and back, so a process with only TensorFlow needs nothing else.
+The vocabulary travels inside the SavedModel as the asset ``vocabulary.txt``
+(``keras_models/text/vocabulary.py``), so a process with only TensorFlow needs nothing else.
 
 Signature ``serving_default(prompt: string[batch], length: int32, temperature: float32)
 -> {"generated": string[batch]}``: ``length`` and ``temperature`` are scalars or one per prompt;
 temperature 0 is greedy; ``generated`` is the continuation (the prompt is not repeated).
 """
 
-from pathlib import Path
-
 from keras_models.backend import tf
 
 from keras_models.text import samplers
-from keras_models.utils.errors import UsageError
+from keras_models.text.vocabulary import code_point_tables
+from keras_models.utils.errors import NonFiniteLogits, UsageError
 
-REPLACEMENT_CHARACTER = 0xFFFD
-NON_FINITE_LOGITS = "the model's logits are not finite: its training diverged"
+NON_FINITE_LOGITS = (
+    "the model's logits are not finite: its training diverged; train it again with a lower "
+    "learning rate"
+)
 
 
 class CharGenerator(tf.Module):
@@ -40,25 +40,8 @@ class CharGenerator(tf.Module):
     def __init__(self, model, vocabulary_path, name=None):
         super().__init__(name=name)
         self.model = model
-        lines = len(Path(vocabulary_path).read_text(encoding="ascii").split())
-        if lines != model.vocab_size:
-            raise UsageError(
-                f"{vocabulary_path} has {lines} ids but the model expects {model.vocab_size}; "
-                "use the vocabulary file written with this model"
-            )
-        index = tf.lookup.TextFileIndex
-        self.ids_from_code_points = tf.lookup.StaticHashTable(
-            tf.lookup.TextFileInitializer(
-                str(vocabulary_path), tf.int64, index.WHOLE_LINE, tf.int64, index.LINE_NUMBER
-            ),
-            default_value=0,
-        )
-        self.code_points_from_ids = tf.lookup.StaticHashTable(
-            tf.lookup.TextFileInitializer(
-                str(vocabulary_path), tf.int64, index.LINE_NUMBER, tf.int64, index.WHOLE_LINE
-            ),
-            default_value=REPLACEMENT_CHARACTER,
-        )
+        self.ids_from_code_points, self.code_points_from_ids = code_point_tables(
+            vocabulary_path, model.vocab_size)
         self.oov_mask = tf.concat([[-float("inf")], tf.zeros(model.vocab_size - 1)], axis=0)
         model(tf.zeros((1, 1), tf.int32))  # build the cells so ``step`` can call them
 
@@ -98,23 +81,25 @@ class CharGenerator(tf.Module):
                 lambda: samplers.greedy(logits),  # all greedy: no random draws per step
             )
 
-        def body(t, x, states, samples):
+        def body(t, x, states, samples, finite):
             logits, states = self.model.step(x, states)
-            logits = tf.debugging.assert_all_finite(logits, NON_FINITE_LOGITS)
+            finite_now = tf.reduce_all(tf.math.is_finite(logits))
+            logits = tf.where(tf.math.is_finite(logits), logits, tf.zeros_like(logits))
             next_id = choose(logits + self.oov_mask, t)
             prompt_next = tf.gather(padded, tf.minimum(t + 1, last_prompt_step), axis=1)
             x = tf.where(t + 1 < prompt_lengths, prompt_next, next_id)
-            return t + 1, x, states, samples.write(t, next_id)
+            return t + 1, x, states, samples.write(t, next_id), finite & finite_now
 
-        _, _, _, samples = tf.while_loop(
+        _, _, _, samples, finite = tf.while_loop(
             lambda t, *_: t < steps,
             body,
-            (0, padded[:, 0], self.model.initial_states(batch), tf.TensorArray(tf.int32, steps)),
+            (0, padded[:, 0], self.model.initial_states(batch), tf.TensorArray(tf.int32, steps),
+             tf.constant(True)),
         )
         samples = tf.transpose(samples.stack())  # [batch, steps]
         positions = prompt_lengths[:, None] - 1 + tf.range(tf.reduce_max(lengths))[None, :]
         generated = tf.gather(samples, positions, batch_dims=1)
-        return self.decode(tf.RaggedTensor.from_tensor(generated, lengths=lengths))
+        return self.decode(tf.RaggedTensor.from_tensor(generated, lengths=lengths)), finite
 
     @tf.function(reduce_retracing=True)
     def _generate_seeded(self, prompts, length, temperature, seed, top_k):
@@ -131,10 +116,12 @@ class CharGenerator(tf.Module):
             raise UsageError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
         if not 0 <= int(top_k) < self.model.vocab_size:
             raise UsageError(f"top-k must be in [0, {self.model.vocab_size - 1}], got {top_k}")
-        out = self._generate_seeded(
+        out, finite = self._generate_seeded(
             tf.constant(prompts), tf.constant(int(length)), tf.constant(float(temperature)),
             tf.constant([0, int(seed)], tf.int64), int(top_k),
         )
+        if not finite:
+            raise NonFiniteLogits(NON_FINITE_LOGITS)
         return [s.decode("utf-8") for s in out.numpy()]
 
     @tf.function(
@@ -146,4 +133,6 @@ class CharGenerator(tf.Module):
     )
     def serving_default(self, prompt, length, temperature):
         seed = tf.random.uniform([2], maxval=tf.int64.max, dtype=tf.int64)
-        return {"generated": self._generate(prompt, length, temperature, seed)}
+        generated, finite = self._generate(prompt, length, temperature, seed)
+        with tf.control_dependencies([tf.debugging.Assert(finite, [NON_FINITE_LOGITS])]):
+            return {"generated": tf.identity(generated)}

@@ -1,1 +1,1 @@
-"""X."""
+"""Pieces every layer of seqgraph shares: errors, atomic writes, graph algebra."""

@@ -1,8 +1,7 @@
 """Characters to ids to ``(input, target)`` windows for a character-level language model.
 
-The vocabulary is the corpus's distinct characters in code-point order (deterministic), looked up
-by a ``StringLookup`` whose id 0 is the out-of-vocabulary token ``[UNK]``; character ``v[i]`` has
-id ``i + 1``. The last ``validation_fraction`` of the text is held out: training windows never
+The vocabulary is the corpus's distinct characters (``keras_models/text/vocabulary.py``).
+The last ``validation_fraction`` of the text is held out: training windows never
 reach into it.
 
 A window is ``seq_length + 1`` consecutive ids ``w``; its input is ``w[:-1]`` and its target
@@ -13,51 +12,13 @@ target once.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from keras_models.backend import keras, tf
+from keras_models.backend import tf
 
 import numpy as np
 
-from keras_models.utils.atomic import write_text
+from keras_models.text.vocabulary import encode, make_lookup, vocabulary_of
 from keras_models.utils.errors import UsageError
-
-OOV_TOKEN = "[UNK]"
-OOV_CODE_POINT = -1  # stands for [UNK] in the vocabulary file
-
-
-def vocabulary_of(text):
-    """The distinct characters of ``text`` in code-point order."""
-    return sorted(set(text))
-
-
-def make_lookup(vocabulary, invert=False):
-    """A ``StringLookup`` from characters to ids (``invert``: ids to characters); 0 is ``[UNK]``."""
-    return keras.layers.StringLookup(
-        vocabulary=list(vocabulary), mask_token=None, oov_token=OOV_TOKEN, invert=invert
-    )
-
-
-def encode(text, lookup):
-    """The ids (int64 NumPy array) of every character of ``text``."""
-    return lookup(tf.strings.unicode_split(text, "UTF-8")).numpy()
-
-
-def write_vocabulary(path, vocabulary):
-    """Write the vocabulary file: line ``i`` is the code point of id ``i`` (``-1`` for ``[UNK]``).
-
-    Code points, not characters, because a newline cannot be a line of a text file.
-    """
-    lines = [str(OOV_CODE_POINT)] + [str(ord(c)) for c in vocabulary]
-    write_text(path, "\n".join(lines) + "\n")
-
-
-def read_vocabulary(path):
-    """The characters of a vocabulary file written by ``write_vocabulary`` (without ``[UNK]``)."""
-    code_points = [int(line) for line in Path(path).read_text(encoding="ascii").split()]
-    if not code_points or code_points[0] != OOV_CODE_POINT:
-        raise UsageError(f"{path} is not a seqgraph vocabulary file; give the one from the run")
-    return [chr(c) for c in code_points[1:]]
 
 
 @dataclass

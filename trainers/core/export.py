@@ -24,8 +24,9 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def export_saved_model(obj, name, *, signatures=None, root=SAVED_MODELS_ROOT):
-    """Write ``obj`` (a Keras model or a ``tf.Module``) as the next version of ``name``.
+def export_saved_model(obj, name, *, signatures, root=SAVED_MODELS_ROOT):
+    """Write ``obj`` (a Keras model or a ``tf.Module``) as the next version of ``name``, with the
+    explicit ``signatures`` (``{name: concrete function}``, from ``keras_models/serving/``).
 
     Returns the version folder. Keras models keep their Keras metadata, so both
     ``keras.models.load_model`` and ``tf.saved_model.load`` can read them.

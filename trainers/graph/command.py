@@ -14,7 +14,6 @@ from keras_models.utils.errors import require
 GRAPH_HELP = "example, karate, cora, citeseer, pubmed, or the path of an edge-list file"
 # The assignment's question for the example graph: after how many layers does C reach E?
 DEFAULT_QUESTION = {"example": ("C", "E")}
-PRINT_LIMIT = 12  # print whole matrices only for graphs this small
 
 
 def _graph_arguments(parser):
@@ -29,6 +28,9 @@ def _graph_arguments(parser):
 
 
 def add_arguments(parser):
+    from trainers.core.config_flags import add_flags
+    from trainers.graph.config import GraphTrainingConfig
+
     commands = parser.add_subparsers(dest="graph_command", metavar="ACTION", required=True)
 
     inspect = commands.add_parser(
@@ -52,25 +54,13 @@ def add_arguments(parser):
     train.add_argument("--model", choices=("gcn", "gat"), required=True)
     _graph_arguments(train)
     train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
-    train.add_argument("--epochs", type=int, help="maximum epochs (GCN 200, GAT 1000)")
-    train.add_argument("--patience", type=int, help="early-stopping patience (GCN 10, GAT 100)")
-    train.add_argument("--learning-rate", type=float, help="Adam's (GCN 0.01, GAT 0.005)")
+    add_flags(train, GraphTrainingConfig, defaults=False)
     train.add_argument("--attention", metavar="NODE", help="GAT: draw this node's attention")
     train.add_argument("--name", help="export name (default: <model>-<graph>)")
     train.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs go")
     train.add_argument(
         "--saved-models", type=Path, default=Path("saved_models"), help="where exports go"
     )
-
-
-def node_index(graph, name, option):
-    """The index of node ``name``, or a UsageError naming the option."""
-    require(
-        name in graph.node_names,
-        f"{option} {name!r} is not a node of the graph; use one of "
-        f"{', '.join(graph.node_names[:10])}{' ...' if graph.n_nodes > 10 else ''}",
-    )
-    return graph.node_names.index(name)
 
 
 def load(args):
@@ -81,37 +71,9 @@ def load(args):
     )
 
 
-def _matrix(m):
-    import numpy as np
-
-    return np.array2string(m, precision=3, suppress_small=True, max_line_width=120)
-
-
-def inspect_text(graph, source=None, target=None):
-    """Ã, Â and the depth matrix (small graphs), and the depth from ``source`` to ``target``."""
-    from keras_models.utils.graph_algebra import (
-        normalized_adjacency,
-        propagation_depth,
-        propagation_depths,
-        with_self_loops,
-    )
-
-    names = graph.node_names
-    lines = [f"{graph.n_nodes} nodes, {graph.a.nnz // 2} edges, nodes {' '.join(names[:12])}"
-             f"{' ...' if graph.n_nodes > 12 else ''}"]
-    if graph.n_nodes <= PRINT_LIMIT:
-        lines += ["", "Ã = A + I:", _matrix(with_self_loops(graph.a)), "",
-                  "Â = D̃^-½ Ã D̃^-½:", _matrix(normalized_adjacency(graph.a)), "",
-                  "propagation depth [target, source] (GCN layers; -1 = never):",
-                  _matrix(propagation_depths(graph.a))]
-    if source is not None and target is not None:
-        depth = propagation_depth(graph.a, source, target)
-        reach = "never" if depth is None else f"{depth} GCN layer(s)"
-        lines += ["", f"depth from {names[source]} to {names[target]}: {reach}"]
-    return "\n".join(lines)
-
-
 def run_inspect(args):
+    from trainers.graph.inspect import inspect_text, node_index
+
     graph = load(args)
     source, target = args.source, args.target
     if source is None and target is None:
@@ -146,6 +108,8 @@ def validate_training(graph, args):
     require(len(set(args.seeds)) == len(args.seeds), "--seeds repeats a seed; list each once")
     if args.attention is not None:
         require(args.model == "gat", "--attention needs --model gat; drop it or switch model")
+        from trainers.graph.inspect import node_index
+
         return node_index(graph, args.attention, "--attention")
     return None
 
@@ -157,7 +121,8 @@ def export_name(args):
 def run_train(args):
     graph = load(args)
     attention_node = validate_training(graph, args)
-    from trainers.graph.train import DEFAULTS
+    from trainers.graph.config import DEFAULTS
+    from trainers.graph.train import train_and_report
 
     settings = {k: getattr(args, k) if getattr(args, k) is not None else v
                 for k, v in DEFAULTS[args.model].items()}
@@ -169,45 +134,6 @@ def run_train(args):
     print(result["summary"])
     print(f"run folder: {result['run_dir']}\nexport: {result['export']}")
     return 0
-
-
-def train_and_report(graph, model_name, seeds, settings, *, name, runs_dir, saved_models,
-                     attention_node=None, config=None):
-    """Train, export the best seed, draw attention if asked; write ``summary.md``.
-
-    Returns a dict with ``run_dir``, ``export``, ``summary`` (markdown), ``results`` and
-    ``attention`` (PNG path or None).
-    """
-    import json
-
-    from keras_models.utils.atomic import write_text
-    from trainers.core.run_folders import new_run_dir, write_config
-    from trainers.graph.train import (
-        export_graph_model,
-        results_as_dicts,
-        summary_markdown,
-        train_seeds,
-    )
-
-    run_dir = new_run_dir(f"graph-{name}", root=runs_dir)
-    write_config(run_dir, config or {"model": model_name, "seeds": list(seeds), **settings})
-    model, results = train_seeds(graph, model_name, seeds, run_dir, **settings)
-    export = export_graph_model(model, model_name, name, root=saved_models)
-    summary = summary_markdown(results)
-    summary += f"\nExported the best-validation seed to `{export}`.\n"
-    attention = None
-    if attention_node is not None:
-        from keras_models.models.gat import attention_coefficients
-        from trainers.graph.plots import draw_attention
-
-        alpha = attention_coefficients(model, graph.x, graph.a)
-        attention = run_dir / f"attention-{graph.node_names[attention_node]}.png"
-        draw_attention(graph, alpha, attention_node, attention)
-        summary += f"\nAttention of node {graph.node_names[attention_node]}: `{attention}`.\n"
-    write_text(run_dir / "summary.md", summary)
-    write_text(run_dir / "results.json", json.dumps(results_as_dicts(results), indent=2) + "\n")
-    return {"run_dir": run_dir, "export": export, "summary": summary, "results": results,
-            "attention": attention}
 
 
 def run(args):

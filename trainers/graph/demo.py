@@ -16,9 +16,10 @@ def run(run_dir, saved_models):
     import numpy as np
 
     from pipelines.graph.datasets import example_graph, karate_graph
-    from trainers.graph.command import inspect_text, train_and_report
+    from trainers.graph.config import DEFAULTS
+    from trainers.graph.inspect import inspect_text
     from trainers.graph.plots import draw_graph
-    from trainers.graph.train import DEFAULTS
+    from trainers.graph.train import train_and_report
 
     example = example_graph()
     names = example.node_names

@@ -8,6 +8,7 @@ tkipf/gcn) and restores the best weights; GAT watches the validation cross-entro
 and accuracy (``trainers.graph.early_stopping``).
 """
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,20 +18,16 @@ from keras_models.backend import keras, tf
 import numpy as np
 
 from keras_models.models import gat, gcn
+from keras_models.serving.node_classifier import serving_signatures
+from keras_models.utils.atomic import write_text
 from trainers.core.callbacks import standard_callbacks
 from trainers.core.export import SAVED_MODELS_ROOT, export_saved_model
+from trainers.core.run_folders import new_run_dir, write_config
 from trainers.core.seeding import seed_everything
 from trainers.graph.early_stopping import LossOrAccuracyStopping
 
 MODELS = {"gcn": gcn, "gat": gat}
 BUILDERS = {"gcn": gcn.build_gcn, "gat": gat.build_gat}
-
-# The papers' settings: GCN lr 0.01, 200 epochs, patience 10; GAT lr 0.005, patience 100.
-DEFAULTS = {
-    "gcn": {"learning_rate": 0.01, "epochs": 200, "patience": 10},
-    "gat": {"learning_rate": 0.005, "epochs": 1000, "patience": 100},
-}
-
 
 @dataclass
 class SeedResult:
@@ -150,34 +147,35 @@ def results_as_dicts(results):
     return [{**asdict(r), "seconds_per_epoch": r.seconds_per_epoch} for r in results]
 
 
-def serving_functions(model, model_name, n_features):
-    """``serving_default`` (x, dense adjacency) and ``serve_edges`` (x, edge list) functions.
-
-    Both return ``{"probabilities": (n_nodes, n_classes)}``; the adjacency is the raw one
-    (0/1, no self loops needed): the model's preprocessing runs inside the graph.
-    """
-    preprocess_tf = MODELS[model_name].preprocess_tf
-    x_spec = tf.TensorSpec([None, n_features], tf.float32, name="x")
-
-    @tf.function(input_signature=[x_spec, tf.TensorSpec([None, None], tf.float32, name="a")])
-    def serve(x, a):
-        a_prime = tf.sparse.from_dense(preprocess_tf(a))
-        return {"probabilities": model([x, a_prime], training=False)}
-
-    @tf.function(input_signature=[x_spec, tf.TensorSpec([None, 2], tf.int64, name="edges")])
-    def serve_edges(x, edges):
-        n = tf.shape(x, out_type=tf.int64)[0]
-        both_ways = tf.concat([edges, tf.reverse(edges, axis=[1])], axis=0)
-        a = tf.scatter_nd(both_ways, tf.ones(tf.shape(both_ways)[:1]), tf.stack([n, n]))
-        return serve(x, tf.minimum(a, 1.0))
-
-    return {
-        "serving_default": serve.get_concrete_function(),
-        "serve_edges": serve_edges.get_concrete_function(),
-    }
-
-
 def export_graph_model(model, model_name, name, root=SAVED_MODELS_ROOT):
     """Export ``model`` to ``root/name/<version>/`` with the two serving signatures."""
-    signatures = serving_functions(model, model_name, model.inputs[0].shape[-1])
+    signatures = serving_signatures(model, MODELS[model_name].preprocess_tf)
     return export_saved_model(model, name, signatures=signatures, root=root)
+
+
+def train_and_report(graph, model_name, seeds, settings, *, name, runs_dir, saved_models,
+                     attention_node=None, config=None):
+    """Train, export the best seed, draw attention if asked; write ``summary.md``.
+
+    Returns a dict with ``run_dir``, ``export``, ``summary`` (markdown), ``results`` and
+    ``attention`` (PNG path or None).
+    """
+    run_dir = new_run_dir(f"graph-{name}", root=runs_dir)
+    write_config(run_dir, config or {"model": model_name, "seeds": list(seeds), **settings})
+    model, results = train_seeds(graph, model_name, seeds, run_dir, **settings)
+    export = export_graph_model(model, model_name, name, root=saved_models)
+    summary = summary_markdown(results)
+    summary += f"\nExported the best-validation seed to `{export}`.\n"
+    attention = None
+    if attention_node is not None:
+        from keras_models.models.gat import attention_coefficients
+        from trainers.graph.plots import draw_attention
+
+        alpha = attention_coefficients(model, graph.x, graph.a)
+        attention = run_dir / f"attention-{graph.node_names[attention_node]}.png"
+        draw_attention(graph, alpha, attention_node, attention)
+        summary += f"\nAttention of node {graph.node_names[attention_node]}: `{attention}`.\n"
+    write_text(run_dir / "summary.md", summary)
+    write_text(run_dir / "results.json", json.dumps(results_as_dicts(results), indent=2) + "\n")
+    return {"run_dir": run_dir, "export": export, "summary": summary, "results": results,
+            "attention": attention}

@@ -10,20 +10,19 @@ Running the same command again after an interruption resumes the grid.
 import math
 from pathlib import Path
 
-# Set before TensorFlow loads (``seqgraph memory`` and bench/memory.py): the per-step RNN layers at
-# batch 256 allocate [256, 256] and [256, 1024] intermediates every step, which the default CPU
-# allocator hands to malloc and the kernel maps and unmaps per op; the BFC allocator reuses them
-# (about half the time per step, docs/benchmarks.md). Not for the text model: there it was slower.
-TENSORFLOW_ENVIRONMENT = {"TF_CPU_ALLOCATOR_USE_BFC": "true"}
+from trainers.memory.config import TENSORFLOW_ENVIRONMENT  # noqa: F401  (read by trainers/cli.py)
 
 TASK_HELP = "palindrome, baum_sweet or random_combinations"
 CELL_HELP = "lstm, peephole (ours), keras_lstm, keras_gru or bilstm (Keras' built-ins)"
 OVERRIDABLE = ("steps", "batch_size", "units", "embedding_dim", "learning_rate", "clipnorm",
                "initializer", "forget_bias")
+RUN_SETTINGS = ("early_stop", "eval_every", "heldout_size", "heldout_seed")
 
 
 def add_arguments(parser):
+    from trainers.core.config_flags import add_flags
     from trainers.core.distribute import add_strategy_argument
+    from trainers.memory.config import MemoryConfig
 
     parser.add_argument("--task", default="palindrome", help=f"{TASK_HELP} (default palindrome)")
     parser.add_argument("--cells", nargs="+", default=["lstm", "peephole"], help=CELL_HELP)
@@ -33,26 +32,9 @@ def add_arguments(parser):
     parser.add_argument("--preset", choices=("assignment", "tuned"), default="tuned",
                         help="assignment: Adam 1e-4, Kaiming normal, batch 256, 256 units, clip "
                         "10, 3000 steps; tuned: ours (see README). Flags below override it")
-    group = parser.add_argument_group("overrides of the preset")
-    group.add_argument("--steps", type=int, help="training steps per run (rounded up to 10s)")
-    group.add_argument("--batch-size", type=int)
-    group.add_argument("--units", type=int)
-    group.add_argument("--embedding-dim", type=int)
-    group.add_argument("--learning-rate", type=float)
-    group.add_argument("--clipnorm", type=float, help="Adam's gradient clipping norm")
-    group.add_argument("--initializer", help="kernel initialiser, e.g. kaiming_normal, or "
-                       "'default' for the cell's own")
-    group.add_argument("--forget-bias", type=float,
-                       help="start value of the forget-gate bias (the cells' own is 1; "
-                       "keras_gru has no forget gate and ignores it)")
-    parser.add_argument("--early-stop", type=float, metavar="ACCURACY",
-                        help="stop a run once its held-out accuracy reaches ACCURACY (checked "
-                        "every --eval-every steps)")
-    parser.add_argument("--eval-every", type=int, default=100,
-                        help="steps between held-out checks with --early-stop (default 100)")
-    parser.add_argument("--heldout-size", type=int, default=10_000)
-    parser.add_argument("--heldout-seed", type=int, default=7,
-                        help="seed of the held-out set; must differ from the training seeds")
+    add_flags(parser.add_argument_group("overrides of the preset"), MemoryConfig, OVERRIDABLE,
+              defaults=False)
+    add_flags(parser, MemoryConfig, RUN_SETTINGS)
     parser.add_argument("--jobs", type=int, default=1,
                         help="train this many runs at once, each in a process of its own with "
                         "cores / JOBS threads (default 1: one run after another)")
@@ -66,7 +48,7 @@ def build_configs(args):
     from keras_models.models.memory_classifier import MEMORY_CELLS
     from keras_models.utils.errors import UsageError, require
     from pipelines.memory.tasks import check_task
-    from trainers.memory.train import PRESETS, MemoryConfig
+    from trainers.memory.config import PRESETS, MemoryConfig
 
     settings = dict(PRESETS[args.preset])
     for key in OVERRIDABLE:
@@ -115,8 +97,8 @@ def run(args):
 
     strategy = make_strategy(args.strategy, deterministic=args.deterministic)
     from trainers.core.run_folders import open_run_dir, run_status
+    from trainers.memory.grid import run_grid
     from trainers.memory.report import write_report
-    from trainers.memory.train import run_grid
 
     grid_config = {"preset": args.preset, "runs": [dataclasses.asdict(c) for c in configs]}
     with output_dirs(strategy, args.runs_dir, args.saved_models) as (runs_dir, saved_models):

@@ -13,8 +13,9 @@ MAX_STEPS = 1000
 
 def run(run_dir, saved_models):
     """Train both cells in ``run_dir``, draw the figures; return the report's markdown section."""
+    from trainers.memory.config import PRESETS, MemoryConfig
+    from trainers.memory.grid import run_grid
     from trainers.memory.report import summary_markdown, write_report
-    from trainers.memory.train import PRESETS, MemoryConfig, run_grid
 
     settings = {**PRESETS["tuned"], "steps": MAX_STEPS}
     configs = [

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from keras_models.utils.atomic import save_figure, write_text
-from trainers.memory.train import REACHED, read_steps_history
+from trainers.memory.config import REACHED
+from trainers.memory.train import read_steps_history
 
 
 def mean_std_curves(histories, key):

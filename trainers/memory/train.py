@@ -1,11 +1,10 @@
-"""Train the sequence-memory grid: one ``model.fit`` run per cell × length × seed.
+"""Train one run of a sequence-memory grid with ``model.fit``.
 
-Each run streams its task's infinite dataset with ``steps_per_epoch = LOG_EVERY`` (so CSV and
+A run streams its task's infinite dataset with ``steps_per_epoch = LOG_EVERY`` (so CSV and
 TensorBoard get a point every 10 steps), records its hyperparameters in TensorBoard's hparams
 view, evaluates on a fixed held-out set drawn with another seed, and exports a SavedModel
 (tokens → class probabilities) as the next version of ``saved_models/memory_<task>_<cell>_L<L>/``.
-A finished run keeps ``result.json``; rerunning an interrupted grid skips finished runs and
-resumes the unfinished one from its backup, its data stream at the batch where the backup was.
+A resumed run restarts its data stream at the batch where its backup was.
 """
 
 import dataclasses
@@ -16,6 +15,7 @@ from pathlib import Path
 from keras_models.backend import keras, tf
 
 from keras_models.models.memory_classifier import build_memory_model
+from keras_models.serving.memory_classifier import serving_signatures
 from keras_models.utils.atomic import write_text
 from pipelines.memory.tasks import heldout_set, make_dataset, task_spec
 from trainers.core.callbacks import (
@@ -24,58 +24,11 @@ from trainers.core.callbacks import (
     steps_backed_up,
     training_seconds,
 )
-from trainers.core.distribute import chief_path, shard_by_data
+from trainers.core.distribute import shard_by_data
 from trainers.core.export import export_saved_model
-from trainers.core.run_folders import read_history, read_status, run_status, write_config
+from trainers.core.run_folders import read_history, run_status
 from trainers.core.seeding import seed_everything
-
-LOG_EVERY = 10
-REACHED = 0.99
-PRESETS = {
-    # The assignment's setting (PyTorch's N(0, 1) embedding of width 1, Kaiming-normal kernels).
-    "assignment": {
-        "steps": 3000, "batch_size": 256, "units": 256, "embedding_dim": 1,
-        "learning_rate": 1e-4, "clipnorm": 10.0, "initializer": "kaiming_normal",
-        "forget_bias": None,
-    },
-    # Ours: a forget-gate bias of 4 lets the first bit survive the sequence at initialisation
-    # (σ(4)^50 ≈ 0.4, σ(1)^50 ≈ 1e-7); with a wider embedding, fewer units (cheaper steps) and a
-    # larger step size, L = 10 and 20 are learnt in about 50 steps (docs/benchmarks.md).
-    "tuned": {
-        "steps": 3000, "batch_size": 128, "units": 64, "embedding_dim": 8,
-        "learning_rate": 3e-3, "clipnorm": 1.0, "initializer": None, "forget_bias": 4.0,
-    },
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class MemoryConfig:
-    """One run's hyperparameters (``initializer``, ``forget_bias`` None keep the cell's own)."""
-
-    task: str
-    cell: str
-    length: int
-    seed: int
-    steps: int
-    batch_size: int
-    units: int
-    embedding_dim: int
-    learning_rate: float
-    clipnorm: float
-    initializer: str | None
-    forget_bias: float | None
-    heldout_size: int = 10_000
-    heldout_seed: int = 7
-    early_stop: float | None = None
-    eval_every: int = 100
-
-    @property
-    def name(self):
-        return f"{self.cell}-L{self.length}-seed{self.seed}"
-
-    def hparams(self):
-        """Scalar-valued hyperparameters for TensorBoard's hparams view (None as "default")."""
-        return {k: ("default" if v is None else v) for k, v in dataclasses.asdict(self).items()}
+from trainers.memory.config import LOG_EVERY, REACHED
 
 
 class StopAtHeldOutAccuracy(keras.callbacks.Callback):
@@ -151,7 +104,8 @@ def train_run(config, run_dir, saved_models):
         tf.summary.scalar("heldout_accuracy", accuracy, step=steps_run)
         tf.summary.scalar("heldout_loss", loss, step=steps_run)
     export = export_saved_model(
-        model, f"memory_{config.task}_{config.cell}_L{config.length}", root=saved_models
+        model, f"memory_{config.task}_{config.cell}_L{config.length}",
+        signatures=serving_signatures(model), root=saved_models,
     )
     return {
         **dataclasses.asdict(config),
@@ -172,42 +126,6 @@ def _hparams_callback(run_dir, config):
     from tensorboard.plugins.hparams import api as hp
 
     return hp.KerasCallback(str(run_dir / "tensorboard"), config.hparams(), trial_id=config.name)
-
-
-def run_grid(configs, grid_dir, saved_models, *, log=print, strategy=None, jobs=1):
-    """Run every config in ``grid_dir/<name>/`` (skipping finished ones); return the results.
-
-    Each run builds and trains its model under ``strategy.scope()`` (default: one device). Every
-    worker of a cluster skips what the chief's folder says is finished, so they stay in step.
-    With ``jobs`` > 1 (one device only) the unfinished runs train ``jobs`` at a time, each in a
-    process of its own (``trainers.memory.workers``).
-    """
-    strategy = strategy or tf.distribute.get_strategy()
-    results, unfinished = {}, []
-    for i, config in enumerate(configs, 1):
-        label = f"[{i}/{len(configs)}] {config.name}"
-        run_dir = Path(grid_dir) / config.name
-        chief_run_dir = chief_path(run_dir, strategy)
-        result_file = chief_run_dir / "result.json"
-        if read_status(chief_run_dir) == "finished" and result_file.exists():
-            log(f"{label}: finished earlier, skipped")
-            results[config.name] = json.loads(result_file.read_text(encoding="utf-8"))
-            continue
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_config(run_dir, dataclasses.asdict(config))
-        unfinished.append((label, config, run_dir, result_file))
-    if jobs > 1:
-        from trainers.memory.workers import train_in_processes
-
-        results.update(train_in_processes(unfinished, saved_models, jobs, log=log))
-    else:
-        for label, config, run_dir, result_file in unfinished:
-            log(f"{label}: training up to {config.steps} steps ...")
-            with strategy.scope():
-                results[config.name] = record_run(config, run_dir, saved_models, result_file)
-            log(f"{label}: {result_line(results[config.name])}")
-            keras.backend.clear_session()
-    return [results[config.name] for config in configs]
 
 
 def record_run(config, run_dir, saved_models, result_file):

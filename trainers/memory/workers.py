@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from keras_models.utils.errors import UsageError
-from trainers import cli
-from trainers.memory.command import TENSORFLOW_ENVIRONMENT
+from trainers.core import runtime
+from trainers.memory.config import LOG_EVERY, TENSORFLOW_ENVIRONMENT, MemoryConfig
 
 POLL_SECONDS = 1.0  # how often the parent looks at its workers
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # workers import the parent's code
@@ -79,8 +79,6 @@ def train_in_processes(unfinished, saved_models, jobs, *, log=print):
 
 def _steps_logged(run_dir, steps):
     """Steps a run's ``history.csv`` shows (capped at ``steps``), 0 before its first row."""
-    from trainers.memory.train import LOG_EVERY
-
     try:
         with open(Path(run_dir) / "history.csv", encoding="utf-8") as f:
             rows = sum(1 for _ in f) - 1
@@ -93,7 +91,7 @@ def _check_worker(returncode, label, log_path):
     """Raise for a worker that did not finish: KeyboardInterrupt after Ctrl-C, else one line."""
     if returncode == 0:
         return
-    if returncode == cli.EXIT_INTERRUPTED:
+    if returncode == runtime.EXIT_INTERRUPTED:
         raise KeyboardInterrupt
     lines = [line for line in Path(log_path).read_text(encoding="utf-8").splitlines() if line]
     reason = lines[-1] if lines else f"exit code {returncode}"
@@ -110,7 +108,7 @@ def _stop_workers(running):
 
 def train_one(run_dir, saved_models):
     """Train, export and record the run in ``run_dir``; its status follows the outcome."""
-    from trainers.memory.train import MemoryConfig, record_run
+    from trainers.memory.train import record_run
 
     config = MemoryConfig(**json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
     record_run(config, run_dir, saved_models, run_dir / "result.json")
@@ -119,8 +117,8 @@ def train_one(run_dir, saved_models):
 
 def main(argv=None):
     run_dir, saved_models = (Path(a) for a in (argv or sys.argv[1:]))
-    cli.load_tensorflow(False, TENSORFLOW_ENVIRONMENT)
-    return cli.run_command(argparse.Namespace(
+    runtime.load_tensorflow(False, TENSORFLOW_ENVIRONMENT)
+    return runtime.run_command(argparse.Namespace(
         command="memory", run=lambda _: train_one(run_dir, saved_models)))
 
 

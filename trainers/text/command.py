@@ -10,42 +10,16 @@ from pathlib import Path
 
 from keras_models.utils.errors import UsageError, require
 
-CELLS_HELP = ("lstm (ours, default), peephole (ours, the assignment's), peephole_classic (ours, "
-              "diagonal peepholes), keras_lstm, keras_gru")
+SOURCE_FIELDS = ("text", "tfds")
 
 
 def _add_train_arguments(parser):
+    from trainers.core.config_flags import add_flags
     from trainers.core.distribute import add_strategy_argument
+    from trainers.text.config import TextConfig
 
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--text", help="a UTF-8 .txt file or a folder of them "
-                        "(default: Python's language reference, built in)")
-    source.add_argument("--tfds", metavar="NAME",
-                        help="a TensorFlow Datasets text dataset, e.g. tiny_shakespeare")
-    parser.add_argument("--strip-gutenberg", action="store_true",
-                        help="drop Project Gutenberg's header and licence")
-    parser.add_argument("--seq-length", type=int, default=30, help="characters per window")
-    parser.add_argument("--layers", type=int, default=2, help="stacked RNN layers")
-    parser.add_argument("--units", type=int, default=256, help="units per RNN layer")
-    parser.add_argument("--embedding-dim", type=int, default=128, help="character embedding")
-    parser.add_argument("--cell", default="lstm", help=CELLS_HELP)
-    parser.add_argument("--dropout", type=float, default=0.0,
-                        help="dropout on each RNN layer's output in training, in [0, 1) "
-                        "(default 0, the seed's setting)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
-    parser.add_argument("--lr-decay", type=float, default=1.0,
-                        help="multiply the learning rate by this every --lr-decay-steps (1: off)")
-    parser.add_argument("--lr-decay-steps", type=int, default=1000)
-    parser.add_argument("--clipnorm", type=float, default=5.0, help="global gradient-norm clip")
-    parser.add_argument("--steps", type=int, default=3000, help="training steps")
-    parser.add_argument("--log-every", type=int, default=100,
-                        help="steps between logs, held-out evaluations and checkpoints")
-    parser.add_argument("--validation-fraction", type=float, default=0.05,
-                        help="the last part of the text held out for validation")
-    parser.add_argument("--sample-length", type=int, default=200,
-                        help="length of the long samples (the short ones have 30)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_flags(parser.add_mutually_exclusive_group(), TextConfig, SOURCE_FIELDS)
+    add_flags(parser, TextConfig, exclude=SOURCE_FIELDS)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--saved-models", type=Path, default=Path("saved_models"))
     parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
@@ -70,19 +44,12 @@ def add_arguments(parser):
 
 
 def run_train(args):
+    from trainers.core.config_flags import flag_values
     from trainers.core.distribute import make_strategy, output_dirs
-    from trainers.text.train import TextConfig, train_text
+    from trainers.text.config import TextConfig
+    from trainers.text.train import train_text
 
-    config = TextConfig(
-        text=args.text, tfds=args.tfds, strip_gutenberg=args.strip_gutenberg,
-        seq_length=args.seq_length, layers=args.layers, units=args.units,
-        embedding_dim=args.embedding_dim, cell=args.cell, dropout=args.dropout,
-        batch_size=args.batch_size,
-        learning_rate=args.lr, lr_decay=args.lr_decay, lr_decay_steps=args.lr_decay_steps,
-        clipnorm=args.clipnorm, steps=args.steps, log_every=args.log_every,
-        validation_fraction=args.validation_fraction, sample_length=args.sample_length,
-        seed=args.seed,
-    )
+    config = TextConfig(**flag_values(args, TextConfig))
     config.validate()  # before the strategy: a multiworker cluster is not joined for a typo
     strategy = make_strategy(args.strategy, deterministic=args.deterministic)
     with output_dirs(strategy, args.runs_dir, args.saved_models) as dirs, strategy.scope():
@@ -104,8 +71,6 @@ def run_sample(args):
             f"{args.model} is not a SavedModel folder; give e.g. saved_models/char_lstm/1")
     from keras_models.backend import tf
 
-    from keras_models.text.generator import NON_FINITE_LOGITS
-
     # One character per step: a matmul of a few rows costs more split over threads than it saves.
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -122,15 +87,20 @@ def run_sample(args):
     try:
         out = serve(prompt=tf.constant(args.prompt), length=tf.constant(args.length),
                     temperature=tf.constant(args.temperature, tf.float32))["generated"]
-    except tf.errors.InvalidArgumentError as error:
-        if NON_FINITE_LOGITS not in str(error):
-            raise
-        raise UsageError(
-            f"{args.model}: {NON_FINITE_LOGITS}; train it again with a lower --lr"
-        ) from None
+    except tf.errors.InvalidArgumentError as error:  # the signature's own checks: one line each
+        raise UsageError(f"{args.model}: {_first_line(error.message)}") from None
     for prompt, generated in zip(args.prompt, out.numpy(), strict=True):
         print(prompt + generated.decode("utf-8"))
     return 0
+
+
+def _first_line(message):
+    """The failed check of a TensorFlow error message (its ``assertion failed: [...]`` line), or
+    else its first line."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    failed = [line for line in lines if line.startswith("assertion failed:")]
+    line = failed[0] if failed else (lines[0] if lines else "invalid request")
+    return line.removeprefix("assertion failed:").strip(" []").replace("\\'", "'")
 
 
 def run(args):

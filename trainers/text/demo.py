@@ -13,7 +13,8 @@ PROMPT = "The import statement"
 def run(run_dir, saved_models):
     from keras_models.backend import tf
 
-    from trainers.text.train import TextConfig, train_text
+    from trainers.text.config import TextConfig
+    from trainers.text.train import train_text
 
     config = TextConfig(steps=DEMO_STEPS, log_every=100, sample_length=120)
     result = train_text(config, runs_dir=run_dir, saved_models=saved_models, verbose=2)

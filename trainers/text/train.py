@@ -21,9 +21,10 @@ from keras_models.backend import keras, tf
 import numpy as np
 
 from keras_models.models.char_language_model import CharModel
-from keras_models.text.generator import NON_FINITE_LOGITS, CharGenerator
+from keras_models.text.generator import CharGenerator
+from keras_models.text.vocabulary import write_vocabulary
 from keras_models.utils.atomic import save_figure, write_text
-from keras_models.utils.errors import TrainingDiverged, require
+from keras_models.utils.errors import NonFiniteLogits, TrainingDiverged
 from pipelines.text import windows
 from pipelines.text.corpus import corpus_name, load_corpus
 from trainers.core.callbacks import standard_callbacks, steps_backed_up, training_seconds
@@ -37,47 +38,6 @@ EXPORT_NAME = "char_lstm"
 SAMPLE_TEMPERATURES = (0.5, 1.0, 2.0)
 GREEDY_SAMPLES = 5
 SHORT_SAMPLE = 30
-
-
-@dataclasses.dataclass(frozen=True)
-class TextConfig:
-    """One training run's settings (the seed's defaults: sequence 30, 2 × 256 LSTM, batch 64)."""
-
-    text: str | None = None
-    tfds: str | None = None
-    strip_gutenberg: bool = False
-    seq_length: int = 30
-    layers: int = 2
-    units: int = 256
-    embedding_dim: int = 128
-    cell: str = "lstm"
-    dropout: float = 0.0
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    lr_decay: float = 1.0
-    lr_decay_steps: int = 1000
-    clipnorm: float = 5.0
-    steps: int = 3000
-    log_every: int = 100
-    validation_fraction: float = 0.05
-    validation_batches: int = 50
-    sample_length: int = 200
-    seed: int = 0
-
-    def validate(self):
-        """Raise ``UsageError`` for impossible values, before anything is read or written."""
-        for name in ("seq_length", "layers", "units", "embedding_dim", "batch_size", "steps",
-                     "log_every", "lr_decay_steps", "validation_batches", "sample_length"):
-            value = getattr(self, name)
-            require(value >= 1, f"{name} must be at least 1, got {value}; pass a positive value")
-        require(0 < self.learning_rate < math.inf,
-                f"learning rate must be a finite number > 0, got {self.learning_rate}")
-        require(0 < self.lr_decay <= 1, f"lr decay must be in (0, 1], got {self.lr_decay}")
-        require(0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}")
-        require(self.clipnorm > 0, f"clipnorm must be > 0, got {self.clipnorm}")
-        require(0 < self.validation_fraction < 1,
-                f"--validation-fraction must be in (0, 1), got {self.validation_fraction}; "
-                "training evaluates on that last part of the text (e.g. 0.05)")
 
 
 def bits_per_character(y_true, y_pred):
@@ -141,9 +101,7 @@ class SamplesCallback(keras.callbacks.Callback):
         try:
             body = sample_markdown(self.generator, self.vocabulary, self.long_length,
                                    self.seed + step)
-        except tf.errors.InvalidArgumentError as error:
-            if NON_FINITE_LOGITS not in str(error):
-                raise
+        except NonFiniteLogits:
             raise TrainingDiverged(
                 f"by step {step} the model's logits are not finite although the loss was "
                 "(the weights exploded); lower the learning rate (--lr)"
@@ -189,7 +147,7 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
                       config.cell, config.dropout)
     run_dir, resumed = open_run_dir("text", dataclasses.asdict(config), root=runs_dir)
     vocabulary_path = run_dir / "vocabulary.txt"
-    windows.write_vocabulary(vocabulary_path, corpus.vocabulary)
+    write_vocabulary(vocabulary_path, corpus.vocabulary)
     generator = CharGenerator(model, vocabulary_path)
     compile_model(model, config)
 

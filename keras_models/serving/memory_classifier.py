@@ -1,0 +1,17 @@
+"""Serving signature of the sequence-memory classifier (``build_memory_model``).
+
+``serving_default(tokens: int32[batch, time]) -> {"probabilities": float32[batch, classes]}``:
+tokens are the task's ids with 0 as left padding; row ``b`` of ``probabilities`` sums to one.
+"""
+
+from keras_models.backend import tf
+
+
+def serving_signatures(model):
+    """``{"serving_default": concrete function}`` of the Keras memory classifier ``model``."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="tokens")])
+    def serve(tokens):
+        return {"probabilities": model(tokens, training=False)}
+
+    return {"serving_default": serve.get_concrete_function()}
