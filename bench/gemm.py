@@ -1,6 +1,6 @@
 """The matrix products of one character-LSTM training step: TensorFlow's CPU GEMM beside PyTorch's.
 
-A training step of the seed's text model (batch 64, sequence 30, embedding 128, 2 × 256 LSTM) is
+A training step of the original text model (batch 64, sequence 30, embedding 128, 2 × 256 LSTM) is
 almost all matrix products: per step and layer ``[64, 256] @ [256, 1024]`` forward and
 ``[64, 1024] @ [1024, 256]`` backward, and per layer a few whole-sequence products
 (``[1920, I] @ [I, 1024]`` input projection, ``[I, 1920] @ [1920, 1024]`` weight gradients). This

@@ -1,4 +1,4 @@
-"""Text-generation benchmark: training speed against the seed's PyTorch model, generation speed.
+"""Text-generation benchmark: training speed against the original PyTorch model, generation speed.
 
 Run by hand from the repository root (torch is NOT a seqgraph dependency; on these machines
 ``.venv/bin/pip install torch==2.13.0`` installs the CPU wheel from disk)::
@@ -9,8 +9,9 @@ Run by hand from the repository root (torch is NOT a seqgraph dependency; on the
     .venv/bin/python bench/textgen.py --cells lstm lstm-glibc-heap pytorch-kept-heap
 
 Training speed: characters per second of a full training step (forward, loss, backward, global
-norm clip 5, Adam) at the seed's setting: vocabulary 84, embedding 128, 2 × 256 LSTM, batch 64,
-sequence 30. The seed's model (``nn.Embedding → nn.LSTM(2 layers) → nn.Linear``) and ours
+norm clip 5, Adam) at the original model's setting: vocabulary 84, embedding 128, 2 × 256 LSTM,
+batch 64,
+sequence 30. The original PyTorch model (``nn.Embedding → nn.LSTM(2 layers) → nn.Linear``) and ours
 (``CharModel`` through ``model.fit``, keeping the memory each step frees for the next, as
 ``seqgraph`` does: ``trainers/core/heap.py``) each run in processes of their own, alternating
 (``--passes`` processes per model, ``--rounds`` timed rounds each), so both see the same machine
@@ -34,13 +35,14 @@ from pathlib import Path
 
 VOCAB, EMBED, UNITS, LAYERS, BATCH, SEQ = 84, 128, 256, 2, 64, 30
 CHARS_PER_STEP = BATCH * SEQ
-TORCH, TORCH_NAME = "pytorch", "pytorch nn.LSTM (seed)"
+TORCH, TORCH_NAME = "pytorch", "pytorch nn.LSTM (original)"
 # Variants for ``--cells``: (model, environment, keeps freed memory). Our models keep it, as
-# ``seqgraph`` does (trainers/core/heap.py); the seed's model runs with glibc's defaults, as it did.
+# ``seqgraph`` does (trainers/core/heap.py); the original PyTorch model runs with glibc's
+# defaults, as it did.
 VARIANTS = {
     "lstm-tf-loop": ("lstm", {"SEQGRAPH_NATIVE": "0"}, True),  # our LSTM, compiled loop off
     "lstm-glibc-heap": ("lstm", {}, False),  # our LSTM with glibc's default heap
-    "pytorch-kept-heap": (TORCH, {}, True),  # the seed's model keeping its freed memory
+    "pytorch-kept-heap": (TORCH, {}, True),  # the original PyTorch model keeping its freed memory
 }
 
 
@@ -50,7 +52,7 @@ def variant(model):
 
 
 def torch_reference(threads):
-    """The seed's model and one training step as a closure."""
+    """The original PyTorch model and one training step as a closure."""
     import torch
 
     torch.set_num_threads(threads)
@@ -265,7 +267,8 @@ def main():
     parser.add_argument("--threads", type=int, help="(internal) run one child process")
     parser.add_argument("--model", help="(internal) the child's model, or generation")
     parser.add_argument("--cells", nargs="+", default=["lstm", "keras_lstm"],
-                        help="models against the seed's: cells of make_rnn, or a variant: "
+                        help="models against the original PyTorch model: cells of make_rnn, or a "
+                        "variant: "
                              + ", ".join(VARIANTS))
     parser.add_argument("--passes", type=int, default=2,
                         help="processes per model and thread count, run alternately")

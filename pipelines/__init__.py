@@ -1,4 +1,5 @@
-"""tf.data pipelines and datasets for seqgraph's tasks.
+"""tf.data pipelines and datasets for seqgraph's tasks, one subpackage per capability.
 
-Modules that use TensorFlow import it as ``from keras_models.backend import keras, tf``.
+Modules that use TensorFlow import it as ``from keras_models.backend import keras, tf``. Nothing
+here imports ``trainers``.
 """

@@ -18,8 +18,8 @@ from tensorflow.python.saved_model import save_context
 from keras_models.layers.lstm_cell import LSTMCell
 from keras_models.layers.peephole_lstm_cell import PeepholeLSTMCell
 from keras_models.ops.lstm_sequence import (
-    assignment_peephole_sequence,
     lstm_sequence,
+    matrix_peephole_sequence,
     native_lstm_on_ids,
     native_lstm_sequence,
     peephole_lstm_sequence,
@@ -39,7 +39,7 @@ def _sequence_of(cell):
         return native_lstm_sequence
     if type(cell) is PeepholeLSTMCell:
         return {"classic": peephole_lstm_sequence,
-                "assignment": assignment_peephole_sequence}[cell.variant]
+                "matrix": matrix_peephole_sequence}[cell.variant]
     return None
 
 

@@ -1,6 +1,7 @@
-"""Peephole LSTM cells: the assignment's full-matrix peepholes, or the classic diagonal ones.
+"""Peephole LSTM cells: full-matrix peepholes on the cell state, or the classic diagonal ones.
 
-``variant="assignment"`` (default): the gates look at the previous cell state c through full
+``variant="matrix"`` (default; ``"assignment"`` is an alias, the name of the course assignment
+that defined it): the gates look at the previous cell state c through full
 matrices and the candidate has no recurrent term::
 
     f  = σ(W_fx x + W_fh c + b_f)
@@ -28,10 +29,11 @@ from keras_models.backend import keras, tf
 
 from keras_models.layers.cell_base import GatedCellBase, resolve_initializer
 
-VARIANTS = ("assignment", "classic")
+VARIANTS = ("matrix", "classic")
+VARIANT_ALIASES = {"assignment": "matrix"}
 
 _BLOCKS = {
-    "assignment": {
+    "matrix": {
         "kernel": ("W_fx", "W_ix", "W_ox", "W_cx"),
         "recurrent_kernel": ("W_fh", "W_ih", "W_oh"),
         "bias": ("b_f", "b_i", "b_o", "b_c"),
@@ -51,21 +53,22 @@ class PeepholeLSTMCell(GatedCellBase):
 
     Input: ``[batch, input_dim]``; states ``[h, c]``, each ``[batch, units]``.
     Output: ``h'`` ``[batch, units]``; new states ``[h', c']``.
-    Weights, ``"assignment"``: ``kernel [input_dim, 4·units]`` blocks (f, i, o, c),
+    Weights, ``"matrix"``: ``kernel [input_dim, 4·units]`` blocks (f, i, o, c),
     ``recurrent_kernel [units, 3·units]`` (on c) blocks (f, i, o), ``bias [4·units]``.
     ``"classic"``: as ``LSTMCell`` (blocks i, f, g, o) plus ``peephole [3·units]`` (p_i, p_f, p_o).
     ``gate_weights()`` returns every block by name.
 
     Args:
         units: H, the width of h and c.
-        variant: ``"assignment"`` or ``"classic"``.
+        variant: ``"matrix"`` (alias ``"assignment"``) or ``"classic"``.
         kernel_initializer, recurrent_initializer, bias_initializer: Keras initialisers or
             ``"kaiming_normal"``.
         peephole_initializer: initialiser of the classic variant's diagonal peepholes.
         unit_forget_bias: start the forget-gate bias at one.
     """
 
-    def __init__(self, units, variant="assignment", peephole_initializer="zeros", **kwargs):
+    def __init__(self, units, variant="matrix", peephole_initializer="zeros", **kwargs):
+        variant = VARIANT_ALIASES.get(variant, variant)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         super().__init__(units, **kwargs)
@@ -86,9 +89,9 @@ class PeepholeLSTMCell(GatedCellBase):
     def call(self, inputs, states):
         if self.variant == "classic":
             return self._classic_step(inputs, states)
-        return self._assignment_step(inputs, states)
+        return self._matrix_step(inputs, states)
 
-    def _assignment_step(self, inputs, states):
+    def _matrix_step(self, inputs, states):
         _, c = states
         z_gates, z_cand = tf.split(
             tf.matmul(inputs, self.kernel) + self.bias, [3 * self.units, self.units], axis=-1

@@ -42,5 +42,5 @@ def make_rnn(cell, units, *, return_sequences=False, return_state=False, initial
     layer = FusedLSTM if fused else keras.layers.RNN
     if cell == "lstm":
         return layer(LSTMCell(units, **init), **options)
-    variant = "classic" if cell == "peephole_classic" else "assignment"
+    variant = "classic" if cell == "peephole_classic" else "matrix"
     return layer(PeepholeLSTMCell(units, variant=variant, **init), **options)

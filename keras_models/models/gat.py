@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from keras_models.layers.graph_conv import GATConv
+from keras_models.layers.sparse_dropout import SparseInputDropout
 
 PAPER_L2 = 2.5e-4
 
@@ -39,28 +40,6 @@ def preprocess_tf(a):
     """The 0/1 adjacency pattern of a dense ``(n, n)`` adjacency tensor, inside a TF graph."""
     pattern = tf.cast(tf.not_equal(a, 0), a.dtype)
     return tf.linalg.set_diag(pattern, tf.zeros(tf.shape(a)[:1], a.dtype))
-
-
-@keras.saving.register_keras_serializable(package="seqgraph")
-class SparseInputDropout(keras.layers.Layer):
-    """Dropout of a mostly-zero dense input, returned as a ``tf.SparseTensor`` of its nonzeros.
-
-    Each nonzero entry is kept with probability ``1 - rate`` and scaled by ``1 / (1 - rate)``,
-    exactly as ``keras.layers.Dropout`` would treat it; zeros stay zero (as they would under
-    ``Dropout``) and draw no random number. At inference the values pass unchanged.
-    """
-
-    def __init__(self, rate, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate, self.seed = rate, seed
-        self.dropout = keras.layers.Dropout(rate, seed=seed)
-
-    def call(self, x, training=None):
-        sparse = tf.sparse.from_dense(x)
-        return sparse.with_values(self.dropout(sparse.values, training=training))
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
 def build_gat(

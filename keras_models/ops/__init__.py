@@ -1,1 +1,1 @@
-"""X."""
+"""Whole-sequence LSTM ops: the TensorFlow loop with hand-written gradients, the compiled loop."""

@@ -9,7 +9,7 @@ Forward, for inputs ``x [B, T, I]`` and fused weights (blocks i, f, g, o)::
 ``lstm_sequence`` is the plain LSTM (no p), and ``native_lstm_sequence`` the same with both loops
 in the compiled ops of ``native_lstm`` (``native_lstm_on_ids`` when x is an embedding lookup);
 ``peephole_lstm_sequence`` the classic peephole LSTM (diagonal p = (p_i, p_f, p_o));
-``assignment_peephole_sequence`` the assignment's peephole LSTM (gates f, i, o read c through
+``matrix_peephole_sequence`` the full-matrix peephole LSTM (gates f, i, o read c through
 ``U``, candidate ``s = σ(W_c x + b_c)``; its backward carries only ``δc``, with
 ``δc_{t-1} = δc ⊙ f + U δz``). Backward of the plain and classic LSTMs, from
 ``∂L/∂h_t`` (every step) and ``∂L/∂h_T``, ``∂L/∂c_T`` (final states), with ``δz_{T+1} = 0``::
@@ -145,8 +145,8 @@ def _run(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
     return (_stack_batch_major(hs[1:]), tf.transpose(hs[-1]), tf.transpose(cs[-1])), grad
 
 
-def _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias):
-    """The assignment's peephole LSTM: gates (f, i, o) read c through ``U [H, 3H]``, no h.
+def _run_matrix_peephole(x, h0, c0, kernel, recurrent_kernel, bias):
+    """The full-matrix peephole LSTM: gates (f, i, o) read c through ``U [H, 3H]``, no h.
 
     Each step keeps ``a = [c_{t-1}·f(1−f); s·i(1−i); tanh c_t·o(1−o); i·s(1−s)]`` and
     ``a_c = o(1−tanh²c_t)``; backward is ``δc = δc_{t+1} + δh ⊙ a_c``,
@@ -202,9 +202,9 @@ def peephole_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, peephole):
 
 
 @tf.custom_gradient
-def assignment_peephole_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
-    """The assignment's peephole LSTM (blocks f, i, o, c; ``U`` on c); outputs as above."""
-    return _run_assignment(x, h0, c0, kernel, recurrent_kernel, bias)
+def matrix_peephole_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
+    """The full-matrix peephole LSTM (blocks f, i, o, c; ``U`` on c); outputs as above."""
+    return _run_matrix_peephole(x, h0, c0, kernel, recurrent_kernel, bias)
 
 
 def _native_loop(projected, h0, c0, recurrent_kernel):

@@ -1,1 +1,1 @@
-"""X."""
+"""Text generation: the vocabulary, samplers and the in-graph generator that is exported."""

@@ -1,1 +1,1 @@
-"""X."""
+"""Graphs: built-in and Planetoid datasets, and users' edge-list files."""

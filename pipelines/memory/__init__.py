@@ -1,1 +1,1 @@
-"""X."""
+"""Sequence-memory tasks (palindromes and friends) as seeded tf.data streams."""

@@ -1,1 +1,1 @@
-"""X."""
+"""What every command shares: runtime, run folders, callbacks, distribution, export, flags."""

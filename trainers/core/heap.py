@@ -3,7 +3,7 @@
 A training step allocates and frees tens of megabytes of tensors of a few megabytes each. With
 glibc's defaults, much of that goes back to the kernel (``munmap``, or a trimmed heap), and the
 next step faults fresh zeroed pages in again: about 4 500 page faults and 15–20 ms of kernel time
-per step of the text model at two threads (docs/benchmarks.md, "Session 8"). Raising glibc's
+per step of the text model at two threads (docs/benchmarks.md). Raising glibc's
 mmap threshold to its largest value and its trim threshold to 1 GiB keeps those blocks in the
 heap for reuse. The cost: the process keeps its peak memory until it exits, the usual trade of a
 training process.

@@ -1,1 +1,1 @@
-"""X."""
+"""`seqgraph graph`: inspect graphs, train and export GCN/GAT node classifiers."""

@@ -1,1 +1,1 @@
-"""X."""
+"""`seqgraph text`: train a character-level language model, sample from its export."""

@@ -7,7 +7,7 @@ import pytest
 from spektral.layers import GATConv as UpstreamGATConv
 
 from keras_models.layers.graph_conv import GATConv
-from keras_models.models.gat import SparseInputDropout
+from keras_models.layers.sparse_dropout import SparseInputDropout
 from pipelines.graph.datasets import example_graph
 
 HEADS, CHANNELS, RATE = 2, 3, 0.5

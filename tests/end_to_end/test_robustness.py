@@ -1,4 +1,4 @@
-"""The bad-input sweep of docs/robustness.md: every row is one case here.
+"""The bad-input sweep of docs/robustness.md: every row of its first table runs here as written.
 
 Each bad input must give exit code 2 and exactly one line on stderr (no traceback), and leave
 nothing half-written: no new run folder, no export. Cases run in-process through
@@ -7,6 +7,8 @@ nothing half-written: no new run folder, no export. Cases run in-process through
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,8 +19,6 @@ import pytest
 from run_helpers import TEXT, write_corpus
 
 from trainers.cli import main
-
-PLANETOID_HINT = "is incomplete: missing ind.cora.y"
 
 
 def _files(root):
@@ -38,44 +38,30 @@ def _write_inputs(folder):
     (folder / "planetoid" / "ind.cora.x").write_bytes(b"not a pickle")
 
 
-TRAIN = ["text", "train", "--steps", "1"]
-CASES = {
-    # id: (argv, a fragment of the expected one-line error)
-    "missing text file": ([*TRAIN, "--text", "nope.txt"], "text file nope.txt does not exist"),
-    "empty text file": ([*TRAIN, "--text", "empty.txt"], "the corpus empty.txt is empty"),
-    "binary file": ([*TRAIN, "--text", "binary.bin"], "binary.bin is not UTF-8 (invalid byte 0x80"),
-    "non-UTF-8 file": ([*TRAIN, "--text", "latin1.txt"],
-                       "latin1.txt is not UTF-8 (invalid byte 0xe9"),
-    "huge file": ([*TRAIN, "--text", "huge.txt"], "huge.txt has 1.0 GiB; the character pipeline"),
-    "folder without .txt": ([*TRAIN, "--text", "no_text"], "folder no_text holds no .txt files"),
-    "text shorter than a window": ([*TRAIN, "--text", "short.txt"],
-                                   "the corpus has 3 characters: too short"),
-    "zero units (text)": ([*TRAIN, "--units", "0"], "units must be at least 1, got 0"),
-    "negative sequence length": ([*TRAIN, "--seq-length", "-3"], "seq_length must be at least 1"),
-    "zero learning rate": ([*TRAIN, "--lr", "0"], "learning rate must be a finite number > 0"),
-    "infinite learning rate": ([*TRAIN, "--lr", "inf"], "learning rate must be a finite number"),
-    "dropout of 1": ([*TRAIN, "--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
-    "no held-out part": ([*TRAIN, "--validation-fraction", "0"],
-                         "--validation-fraction must be in (0, 1), got 0.0"),
-    "unknown cell": ([*TRAIN, "--cell", "nope"], "unknown cell 'nope'"),
-    "negative temperature": (["text", "sample", "--model", "x", "--temperature", "-1"],
-                             "--temperature must be >= 0"),
-    "zero sample length": (["text", "sample", "--model", "x", "--length", "0"],
-                           "--length must be at least 1"),
-    "missing SavedModel": (["text", "sample", "--model", "nothere"],
-                           "nothere is not a SavedModel folder"),
-    "zero units (memory)": (["memory", "--units", "0"], "--units is 0; give an integer ≥ 1"),
-    "negative length (memory)": (["memory", "--lengths", "-2"], "length -2 is out of range"),
-    "unknown task": (["memory", "--task", "nope"], "unknown task 'nope'"),
-    "repeated seed": (["memory", "--seeds", "1", "1"], "--seeds repeats a seed"),
-    "partial Planetoid folder": (
-        ["graph", "train", "--model", "gcn", "--graph", "cora", "--data-dir", "planetoid"],
-        PLANETOID_HINT),
-    "missing graph file": (["graph", "inspect", "--graph", "nofile.txt"],
-                           "'nofile.txt' is neither a dataset nor a file"),
-    "multiworker without TF_CONFIG": (["memory", "--strategy", "multiworker"],
-                                      "--strategy multiworker needs TF_CONFIG"),
-}
+DOC = Path(__file__).resolve().parents[2] / "docs" / "robustness.md"
+
+
+def documented_rows(heading):
+    """``(bad input, argv, exit code, line)`` of each row of the table under ``## heading`` in
+    docs/robustness.md; the command is the first backticked part of its cell."""
+    section = DOC.read_text(encoding="utf-8").split(f"## {heading}\n", 1)[1].split("\n## ")[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[1].startswith("`seqgraph "):
+            continue
+        command = cells[1].split("`")[1]
+        rows.append((cells[0], shlex.split(command)[1:], int(cells[2]), cells[3]))
+    return rows
+
+
+def matches_documented(line, documented):
+    """``line`` equals the documented line, where ``…`` in the documentation stands for any text."""
+    pattern = ".*".join(re.escape(part) for part in documented.split("…"))
+    return re.fullmatch(pattern, line) is not None
+
+
+BAD_INPUTS = documented_rows("Files, hyperparameters, datasets (exit 2, one line, nothing written)")
 
 
 def _assert_one_line_error(capsys, code, expected):
@@ -87,13 +73,25 @@ def _assert_one_line_error(capsys, code, expected):
     return lines[0]
 
 
-@pytest.mark.parametrize("argv, expected", CASES.values(), ids=CASES.keys())
-def test_bad_input_is_one_line_and_writes_nothing(argv, expected, tmp_path, monkeypatch, capsys):
+def test_the_documented_sweep_is_all_here():
+    assert len(BAD_INPUTS) >= 20
+    assert matches_documented("a b 3 c", "a … c") and not matches_documented("a b", "a … c")
+
+
+@pytest.mark.parametrize("argv, code, documented", [row[1:] for row in BAD_INPUTS],
+                         ids=[row[0] for row in BAD_INPUTS])
+def test_bad_input_gives_the_documented_line_and_writes_nothing(
+    argv, code, documented, tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TF_CONFIG", raising=False)
     _write_inputs(tmp_path)
     before = _files(tmp_path)
-    _assert_one_line_error(capsys, main(argv), expected)
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert matches_documented(lines[0], documented), f"{lines[0]}\n!=\n{documented}"
     assert _files(tmp_path) == before
 
 

@@ -37,7 +37,7 @@ def test_save_and_reload_with_keras_and_with_bare_tensorflow(tmp_path, fresh_pyt
     reloaded = keras.models.load_model(str(saved))
     cells = reloaded.get_layer(index=2).cell.cells
     assert [type(cell).__name__ for cell in cells] == ["LSTMCell", *["PeepholeLSTMCell"] * 2]
-    assert [cells[1].variant, cells[2].variant] == ["assignment", "classic"]
+    assert [cells[1].variant, cells[2].variant] == ["matrix", "classic"]
     np.testing.assert_allclose(reloaded.predict(xs, verbose=0), expected, atol=1e-6)
 
     keras_file = tmp_path / "model.keras"
