@@ -9,7 +9,7 @@ forward matmuls) over the matmul rate, measured in the same rounds. ``--memory``
 model's peak resident memory, measured in a child process per model (peak RSS minus the RSS
 before building it).
 
-    .venv/bin/python bench/cells.py [--write]   # --write appends the results to docs/benchmarks.md
+    .venv/bin/python bench/cells.py [--write]   # --write replaces its result in docs/benchmarks.md
 """
 
 import argparse
@@ -26,12 +26,11 @@ from keras_models.backend import keras, tf
 
 import numpy as np
 
+from bench.results import load_average, provenance, write_result
 from keras_models.layers.fused_lstm import FusedLSTM
 from keras_models.layers.lstm_cell import LSTMCell
 from keras_models.layers.peephole_lstm_cell import PeepholeLSTMCell
-from keras_models.utils.atomic import write_text
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 VOCAB, EMBED = 10, 1
 
 MODELS = {
@@ -181,14 +180,6 @@ def report(args, rows, rates):
     return "\n".join(lines) + "\n"
 
 
-def append_to_cells_section(text):
-    page = DOCS.read_text()
-    start = page.index("## Cells")
-    end = page.find("\n## ", start + 1)
-    end = len(page) if end < 0 else end
-    write_text(DOCS, page[:end].rstrip("\n") + "\n" + text + page[end:])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[41, 81])
@@ -198,7 +189,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--memory", action="store_true", help="peak memory per model (slow)")
-    parser.add_argument("--write", action="store_true", help="append to docs/benchmarks.md")
+    parser.add_argument("--write", action="store_true",
+                        help="replace this result in docs/benchmarks.md")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -206,6 +198,7 @@ def main():
         return peak_memory_child(args.memory_child, args.batch, args.units, args.length,
                                  args.warmup)
 
+    load_at_start = load_average()
     names = [BASELINE] + [n for n in args.models if n != BASELINE]
     rows, rates = [], []
     for length in args.lengths:
@@ -224,7 +217,7 @@ def main():
     text = report(args, rows, rates)
     print(text)
     if args.write:
-        append_to_cells_section(text)
+        write_result("Cells", "cells", f"{provenance(load_at_start)}\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ at 1 and 2 threads, and adds them up into the floor of a whole training step for
 TensorFlow also computes each product transposed (``Cᵀ = Bᵀ Aᵀ`` from transposed operands), the
 layout a feature-major LSTM loop would use::
 
-    .venv/bin/python bench/gemm.py [--append]
+    .venv/bin/python bench/gemm.py [--write]
 """
 
 import argparse
@@ -130,10 +130,14 @@ def main():
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--thread-counts", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--append", action="store_true", help="append to docs/benchmarks.md")
+    parser.add_argument("--write", action="store_true",
+                        help="replace this result in docs/benchmarks.md")
     args = parser.parse_args()
     if args.threads:
         return child(args.threads, args.rounds)
+    from bench.results import load_average
+
+    load_at_start = load_average()
     results = []
     for threads in args.thread_counts:
         out = subprocess.run([sys.executable, __file__, "--threads", str(threads),
@@ -142,11 +146,10 @@ def main():
         results.append(json.loads(out.strip().splitlines()[-1]))
     text = markdown(results)
     print(text)
-    if args.append:
-        from bench.textgen import append_to_section
+    if args.write:
+        from bench.results import provenance, write_result
 
-        command = " ".join(["python", "bench/gemm.py", *sys.argv[1:]])
-        append_to_section(f"### GEMM floor: `{command}`\n\n{text}\n")
+        write_result("GEMM floor", "gemm", f"{provenance(load_at_start)}\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark the sequence-memory grid and the data generators; append to docs/benchmarks.md.
+"""Benchmark the sequence-memory grid and the data generators; write to docs/benchmarks.md.
 
 Run by hand from the repository root, with the same flags as ``seqgraph memory``::
 
@@ -26,12 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import write_result  # noqa: E402
 from trainers.core import runtime  # noqa: E402
 from trainers.memory import command as memory_command  # noqa: E402
 from trainers.memory.config import TENSORFLOW_ENVIRONMENT  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
-SECTION = "## Sequence memory (`bench/memory.py`)"
 RESUMED_NOTE = "in the session that finished it (resumed: earlier sessions ran part of it) "
 GENERATION = (("palindrome", 10), ("palindrome", 20), ("baum_sweet", 6), ("baum_sweet", 10),
               ("random_combinations", 20))
@@ -65,17 +64,6 @@ def machine():
             f"Python {platform.python_version()}; load average at the end {load}")
 
 
-def append_to_section(text, doc=DOC, heading=SECTION):
-    """Insert ``text`` at the end of ``heading``'s section of ``doc`` (before the next ``## ``)."""
-    from keras_models.utils.atomic import write_text
-
-    content = doc.read_text(encoding="utf-8")
-    start = content.index(heading) + len(heading)
-    end = content.find("\n## ", start)
-    end = len(content) if end == -1 else end
-    write_text(doc, content[:end].rstrip("\n") + "\n\n" + text.strip() + "\n" + content[end:])
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     memory_command.add_arguments(parser)
@@ -96,7 +84,8 @@ def main(argv=None):
     lines += [f"| {t} | {n} | {a:,.0f} | {b:,.0f} |" for t, n, a, b in rows]
     if not args.generation_only:
         lines += ["", *grid_section(args)]
-    append_to_section("\n".join(lines) + "\n")
+    write_result("Sequence memory", "memory-generation" if args.generation_only else
+                 f"memory-{args.preset}", "\n".join(lines))
     print("\n".join(lines))
     return 0
 
@@ -124,11 +113,10 @@ def grid_section(args):
     figures.mkdir(parents=True, exist_ok=True)
     links = []
     for path in written:
-        if path.suffix in (".png", ".svg"):
-            target = figures / f"{grid_dir.name}-{path.name}"
+        if path.suffix == ".png":  # one file per preset and figure: a new run replaces it
+            target = figures / f"bench-memory-{args.preset}-{path.name}"
             shutil.copyfile(path, target)
-            if path.suffix == ".png":
-                links.append(f"![{path.stem}](figures/{target.name})")
+            links.append(f"![{path.stem}](figures/{target.name})")
     return [
         f"Grid of {len(configs)} runs, preset `{args.preset}`: wall time {wall / 60:.1f} min "
         f"{RESUMED_NOTE if resumed else ''}"

@@ -4,7 +4,7 @@ Run by hand from the repository root (torch is NOT a seqgraph dependency; on the
 ``.venv/bin/pip install torch==2.13.0`` installs the CPU wheel from disk)::
 
     .venv/bin/python bench/textgen.py            # training speed at 1 and 2 threads, generation
-    .venv/bin/python bench/textgen.py --append   # ... and append the results to docs/benchmarks.md
+    .venv/bin/python bench/textgen.py --write    # ... and replace its result in docs/benchmarks.md
     .venv/bin/python bench/textgen.py --cells lstm lstm-tf-loop  # compiled loop against none
     .venv/bin/python bench/textgen.py --cells lstm lstm-glibc-heap pytorch-kept-heap
 
@@ -277,28 +277,23 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--thread-counts", type=int, nargs="+", default=[1, 2],
                         help="intra- and inter-op thread counts to measure")
-    parser.add_argument("--append", action="store_true", help="append to docs/benchmarks.md")
+    parser.add_argument("--write", action="store_true",
+                        help="replace this result in docs/benchmarks.md")
     args = parser.parse_args()
     if args.threads:
         return child(args)
     started = machine()
+    from bench.results import load_average
+
+    load_at_start = load_average()
     results = [measure(threads, args) for threads in args.thread_counts]
     command = "python bench/textgen.py " + " ".join(sys.argv[1:])
     text = markdown(results, command.strip(), started)
     print(text)
-    if args.append:
-        append_to_section(text)
+    if args.write:
+        from bench.results import provenance, write_result
 
-
-def append_to_section(text, path=Path("docs/benchmarks.md"), heading="## Text generation"):
-    """Insert ``text`` at the end of this benchmark's section of ``docs/benchmarks.md``."""
-    from keras_models.utils.atomic import write_text
-
-    page = path.read_text(encoding="utf-8")
-    start = page.index(heading)
-    end = page.find("\n## ", start + len(heading))
-    end = len(page) if end < 0 else end
-    write_text(path, page[:end].rstrip("\n") + "\n\n" + text.strip() + "\n" + page[end:])
+        write_result("Text generation", "textgen", f"{provenance(load_at_start)}\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ L2: the paper's ``5e-4 · ½‖W₀‖²`` is Keras ``l2(2.5e-4)`` (Keras' ``l2(
 
 No biases, as in the paper's code (tkipf/gcn): the row-normalised features make ``Â X W₀`` tiny
 (about ±0.005 at initialisation), so Adam's first steps of ±lr on a hidden bias can push a ReLU
-unit below zero on every node, where it never recovers (CiteSeer seed 9 lost 12 of 16 units).
+unit below zero on every node, where it never recovers (a dead unit).
 """
 
 from keras_models.backend import keras, tf
