@@ -3,7 +3,7 @@ training step, and SavedModel reload with the same outputs.
 
 A case gives ``make_layer()`` (a fresh layer), ``make_model(layer)`` (a small Keras model that
 contains it, from symbolic inputs) and ``inputs`` (NumPy arrays or a ``tf.SparseTensor``, one per
-model input). ``run_layer_test`` checks the contract and returns the model. The config round trip
+model input). ``check_layer_contract`` checks the contract and returns the model. The config round trip
 is checked by behaviour too: a twin model around ``from_config(get_config())`` with the same
 weights must give the same outputs.
 """
@@ -30,7 +30,7 @@ def _as_tensor(value):
     return value if isinstance(value, tf.SparseTensor) else tf.constant(value)
 
 
-def run_layer_test(make_layer, make_model, inputs, tmp_path, *, atol=1e-5):
+def check_layer_contract(make_layer, make_model, inputs, tmp_path, *, atol=1e-5):
     """Check the contract described in the module docstring; return the trained model."""
     layer = make_layer()
     model = make_model(layer)

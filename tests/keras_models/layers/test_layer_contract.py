@@ -4,7 +4,7 @@ from keras_models.backend import keras, tf
 
 import numpy as np
 import pytest
-from layer_harness import config_round_trip, run_layer_test
+from layer_harness import config_round_trip, check_layer_contract
 
 from keras_models.layers.fused_lstm import FusedLSTM
 from keras_models.layers.graph_conv import GATConv, GCNConv
@@ -59,7 +59,7 @@ CASES = {
 
 @pytest.mark.parametrize("make_layer, make_model, inputs", CASES.values(), ids=CASES.keys())
 def test_layer_contract(make_layer, make_model, inputs, tmp_path):
-    run_layer_test(make_layer, make_model, inputs, tmp_path)
+    check_layer_contract(make_layer, make_model, inputs, tmp_path)
 
 
 def test_the_assignment_variant_name_is_an_alias_of_matrix():
@@ -77,5 +77,5 @@ class _ForgetsItsVariant(PeepholeLSTMCell):
 
 def test_the_harness_catches_a_config_that_loses_a_setting(tmp_path):
     with pytest.raises(ValueError, match="weight"):  # the twin has the default variant's weights
-        run_layer_test(lambda: _ForgetsItsVariant(UNITS, variant="classic"), _recurrent_model,
+        check_layer_contract(lambda: _ForgetsItsVariant(UNITS, variant="classic"), _recurrent_model,
                        [SEQUENCES], tmp_path)
