@@ -3,9 +3,9 @@ training step, and SavedModel reload with the same outputs.
 
 A case gives ``make_layer()`` (a fresh layer), ``make_model(layer)`` (a small Keras model that
 contains it, from symbolic inputs) and ``inputs`` (NumPy arrays or a ``tf.SparseTensor``, one per
-model input). ``check_layer_contract`` checks the contract and returns the model. The config round trip
-is checked by behaviour too: a twin model around ``from_config(get_config())`` with the same
-weights must give the same outputs.
+model input). ``check_layer_contract`` checks the contract and returns the model. The config
+round trip is checked by behaviour too: a twin model around ``from_config(get_config())`` with
+the same weights must give the same outputs.
 """
 
 import copy

@@ -4,7 +4,7 @@ from keras_models.backend import keras, tf
 
 import numpy as np
 import pytest
-from layer_harness import config_round_trip, check_layer_contract
+from layer_harness import check_layer_contract, config_round_trip
 
 from keras_models.layers.fused_lstm import FusedLSTM
 from keras_models.layers.graph_conv import GATConv, GCNConv
