@@ -76,6 +76,29 @@ class EpochSeconds(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self.start
 
 
+class StopAfterMinutes(keras.callbacks.Callback):
+    """Stop training once ``minutes`` of wall time are spent: ``spent_seconds`` (earlier sessions
+    of a resumed run, e.g. ``training_seconds`` of its history) plus this session's time since
+    ``on_train_begin``, read from ``clock`` (seconds; ``time.perf_counter`` as ``EpochSeconds``).
+
+    Checked after every batch: Keras then ends the epoch early (validation and the epoch's logs
+    and backup still happen) and stops, so a run stops within one step of its budget. Runs of
+    different sizes compared at the same budget are compared at equal cost.
+    """
+
+    def __init__(self, minutes, spent_seconds=0.0, clock=time.perf_counter):
+        super().__init__()
+        self.budget = 60.0 * minutes - spent_seconds
+        self.clock = clock
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.clock() - self.start >= self.budget:
+            self.model.stop_training = True
+
+
 class StopOnNaN(keras.callbacks.Callback):
     """Stop at the first NaN or infinite loss by raising ``TrainingDiverged``.
 

@@ -3,7 +3,8 @@
 A field declared with ``flag(default, help=...)`` becomes ``--field-name`` (or ``name``) with the
 field's type and default; ``add_flags`` registers the fields on an ``argparse`` parser and
 ``flag_values`` reads them back as keyword arguments of the dataclass. A ``bool`` field becomes a
-``store_true`` switch.
+``store_true`` switch. With ``several=True`` every other flag takes one or more values
+(``nargs="+"``, read back as lists), for commands that sweep a grid of settings.
 """
 
 import dataclasses
@@ -31,12 +32,13 @@ def _fields(config_class, names, exclude=()):
     return [f for f in chosen if f.name not in exclude]
 
 
-def add_flags(parser, config_class, names=None, *, exclude=(), defaults=True):
+def add_flags(parser, config_class, names=None, *, exclude=(), defaults=True, several=False):
     """Add a flag to ``parser`` for each flag field of ``config_class`` (those in ``names``, if
     given, less those in ``exclude``).
 
     ``defaults=False`` gives every flag the default None, for flags that override another source
-    of settings (a preset) only when given."""
+    of settings (a preset) only when given. ``several=True`` lets each non-``bool`` flag take one
+    or more values (a list; the default becomes a one-element list)."""
     for field in _fields(config_class, names, exclude):
         default = field.default if defaults and field.default is not _REQUIRED else None
         help_text = field.metadata["help"]
@@ -47,8 +49,11 @@ def add_flags(parser, config_class, names=None, *, exclude=(), defaults=True):
         kind = field.metadata["type"] or field.type
         if defaults and default is not None and help_text:
             help_text = f"{help_text} (default {default})"
+        if several:
+            default = None if default is None else [default]
         parser.add_argument(flag_name(field), dest=field.name, type=kind, default=default,
-                            choices=field.metadata["choices"], help=help_text)
+                            choices=field.metadata["choices"], help=help_text,
+                            nargs="+" if several else None)
 
 
 def flag_values(args, config_class, names=None):

@@ -1,5 +1,6 @@
 """Run a sequence-memory grid: every ``MemoryConfig`` in a folder of its own, skipping finished
-runs, one after another or ``jobs`` at a time in worker processes (``trainers/memory/workers.py``).
+runs, one after another or ``jobs`` at a time in worker processes (``trainers/core/worker_pool.py``
+running ``trainers/memory/workers.py``).
 """
 
 import dataclasses
@@ -10,6 +11,7 @@ from keras_models.backend import keras, tf
 
 from trainers.core.distribute import chief_path
 from trainers.core.run_folders import read_status, write_config
+from trainers.memory.config import LOG_EVERY
 from trainers.memory.train import record_run, result_line
 
 
@@ -36,9 +38,13 @@ def run_grid(configs, grid_dir, saved_models, *, log=print, strategy=None, jobs=
         write_config(run_dir, dataclasses.asdict(config))
         unfinished.append((label, config, run_dir, result_file))
     if jobs > 1:
-        from trainers.memory.workers import train_in_processes
+        from trainers.core.worker_pool import WorkerRun, train_in_processes
 
-        results.update(train_in_processes(unfinished, saved_models, jobs, log=log))
+        runs = [WorkerRun(label, run_dir, config.steps, LOG_EVERY)
+                for label, config, run_dir, _ in unfinished]
+        by_folder = train_in_processes(runs, jobs, "trainers.memory.workers", [str(saved_models)],
+                                       result_line=result_line, log=log)
+        results.update({config.name: by_folder[run_dir] for _, config, run_dir, _ in unfinished})
     else:
         for label, config, run_dir, result_file in unfinished:
             log(f"{label}: training up to {config.steps} steps ...")

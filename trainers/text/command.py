@@ -2,7 +2,9 @@
 
 ``seqgraph text train`` trains on a text file or folder (UTF-8), a TensorFlow Datasets text
 dataset, or with neither on Python's built-in language reference, and exports the generator to
-``saved_models/char_lstm/<version>/``. ``seqgraph text sample`` completes a prompt with an export.
+``saved_models/char_lstm/<version>/``. ``seqgraph text sweep`` trains a grid of settings and
+compares them (``trainers/text/sweep.py``). ``seqgraph text sample`` completes a prompt with an
+export.
 Temperature T divides the logits (T = 0 is greedy); the assignment's τ multiplies them: τ = 1/T.
 """
 
@@ -40,6 +42,10 @@ def _add_sample_arguments(parser):
 def add_arguments(parser):
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     _add_train_arguments(actions.add_parser("train", help="train and export a text generator"))
+    from trainers.text import sweep
+
+    sweep.add_arguments(actions.add_parser(
+        "sweep", help="train a grid of settings (one or more values each) and compare them"))
     _add_sample_arguments(actions.add_parser("sample", help="complete prompts with an export"))
 
 
@@ -104,4 +110,8 @@ def _first_line(message):
 
 
 def run(args):
+    if args.action == "sweep":
+        from trainers.text import sweep
+
+        return sweep.run(args)
     return run_train(args) if args.action == "train" else run_sample(args)

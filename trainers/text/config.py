@@ -34,6 +34,9 @@ class TextConfig:
     lr_decay_steps: int = flag(1000, help="steps between learning-rate decays")
     clipnorm: float = flag(5.0, help="global gradient-norm clip")
     steps: int = flag(3000, help="training steps")
+    minutes: float | None = flag(None, type=float, help="stop training after this many minutes "
+                                 "of wall time, or at --steps if that comes first (default: no "
+                                 "time limit)")
     log_every: int = flag(100, help="steps between logs, held-out evaluations and checkpoints")
     validation_fraction: float = flag(0.05, help="the last part of the text held out for "
                                       "validation")
@@ -51,6 +54,8 @@ class TextConfig:
                 f"learning rate must be a finite number > 0, got {self.learning_rate}")
         require(0 < self.lr_decay <= 1, f"lr decay must be in (0, 1], got {self.lr_decay}")
         require(0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}")
+        require(self.minutes is None or 0 < self.minutes < math.inf,
+                f"--minutes must be a finite number > 0, got {self.minutes}")
         require(self.clipnorm > 0, f"clipnorm must be > 0, got {self.clipnorm}")
         require(0 < self.validation_fraction < 1,
                 f"--validation-fraction must be in (0, 1), got {self.validation_fraction}; "

@@ -5,8 +5,10 @@ Loss: cross-entropy of the next character averaged over every time step and wind
 Adam with global gradient-norm clipping (``clipnorm``, as PyTorch's ``clip_grad_norm_``) and an
 optional step decay ``lr · decay^⌊step / decay_steps⌋``. One Keras "epoch" is ``log_every``
 steps: TensorBoard, ``history.csv``, the held-out evaluation and the backup (resume after an
-interruption: run the same command again) happen then. After 1/3, 2/3 and 3/3 of training,
-``SamplesCallback`` writes samples to TensorBoard (text) and ``samples.md``. The run folder also
+interruption: run the same command again) happen then. With ``minutes``, training stops once
+that much wall time is spent (``StopAfterMinutes``). After 1/3, 2/3 and 3/3 of training (and
+when a time budget ends it), ``SamplesCallback`` writes samples to TensorBoard (text) and
+``samples.md``. The hyperparameters go to TensorBoard's HPARAMS tab. The run folder also
 gets ``vocabulary.txt``, ``loss.png``, ``accuracy.png`` and ``result.json``; the generator is
 exported to ``saved_models/char_lstm/<version>/``.
 """
@@ -27,10 +29,21 @@ from keras_models.utils.atomic import save_figure, write_text
 from keras_models.utils.errors import NonFiniteLogits, TrainingDiverged
 from pipelines.text import windows
 from pipelines.text.corpus import corpus_name, load_corpus
-from trainers.core.callbacks import standard_callbacks, steps_backed_up, training_seconds
+from trainers.core.callbacks import (
+    StopAfterMinutes,
+    standard_callbacks,
+    steps_backed_up,
+    training_seconds,
+)
 from trainers.core.distribute import shard_by_data
 from trainers.core.export import SAVED_MODELS_ROOT, export_saved_model
-from trainers.core.run_folders import RUNS_ROOT, open_run_dir, read_history, run_status
+from trainers.core.run_folders import (
+    RUNS_ROOT,
+    open_run_dir,
+    read_history,
+    read_status,
+    run_status,
+)
 from trainers.core.seeding import seed_everything
 from trainers.text.evaluate import stream_metrics
 
@@ -79,7 +92,8 @@ def sample_markdown(generator, vocabulary, long_length, seed):
 
 
 class SamplesCallback(keras.callbacks.Callback):
-    """After 1/3, 2/3 and 3/3 of the epochs, append samples to ``samples.md`` and TensorBoard.
+    """After 1/3, 2/3 and 3/3 of the epochs, and at the epoch a time budget ends training, append
+    samples to ``samples.md`` and TensorBoard.
 
     Non-finite logits raise ``TrainingDiverged``; an epoch that is run again after an interruption
     replaces its own section instead of repeating it.
@@ -95,9 +109,10 @@ class SamplesCallback(keras.callbacks.Callback):
         self.steps_per_epoch, self.long_length, self.seed = steps_per_epoch, long_length, seed
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch not in self.at:
+        out_of_time = self.model.stop_training  # StopAfterMinutes ended this epoch early
+        if epoch not in self.at and not out_of_time:
             return
-        step = (epoch + 1) * self.steps_per_epoch
+        step = int(self.model.optimizer.iterations.numpy())
         try:
             body = sample_markdown(self.generator, self.vocabulary, self.long_length,
                                    self.seed + step)
@@ -106,7 +121,8 @@ class SamplesCallback(keras.callbacks.Callback):
                 f"by step {step} the model's logits are not finite although the loss was "
                 "(the weights exploded); lower the learning rate (--lr)"
             ) from None
-        heading = f"## Step {step} ({self.at[epoch]}/3 of training)\n\n"
+        part = f"{self.at[epoch]}/3 of training" if epoch in self.at else "time budget spent"
+        heading = f"## Step {step} ({part})\n\n"
         old = self.path.read_text(encoding="utf-8") if self.path.exists() else "# Samples\n\n"
         if heading in old:  # this epoch ran before an interruption: replace its samples
             old = old[: old.index(heading)]
@@ -136,16 +152,31 @@ def plot_history(history, steps_per_epoch, run_dir):
         plt.close(figure)
 
 
+def _hparams_callback(run_dir, config):
+    """The run's settings in TensorBoard's HPARAMS tab (unset ones left out), its trial named
+    after the run folder."""
+    from tensorboard.plugins.hparams import api as hp
+
+    hparams = {k: v for k, v in dataclasses.asdict(config).items() if v is not None}
+    return hp.KerasCallback(str(Path(run_dir) / "tensorboard"), hparams, trial_id=run_dir.name)
+
+
 def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, export=True,
-               verbose=2):
-    """Train, sample, plot and export; returns the result dict (also in ``result.json``)."""
+               verbose=2, run_dir=None):
+    """Train, sample, plot and export; returns the result dict (also in ``result.json``).
+
+    The run folder is the newest unfinished ``runs_dir/text-*`` with this config, or a new one;
+    or ``run_dir`` when given (a sweep's run: resumed when its status is unfinished)."""
     config.validate()
     text = load_corpus(config.text, config.tfds, strip_gutenberg_text=config.strip_gutenberg)
     corpus = windows.prepare_corpus(text, config.seq_length, config.validation_fraction)
     seed_everything(config.seed)
     model = CharModel(corpus.vocab_size, config.embedding_dim, config.units, config.layers,
                       config.cell, config.dropout)
-    run_dir, resumed = open_run_dir("text", dataclasses.asdict(config), root=runs_dir)
+    if run_dir is None:
+        run_dir, resumed = open_run_dir("text", dataclasses.asdict(config), root=runs_dir)
+    else:
+        run_dir, resumed = Path(run_dir), read_status(run_dir) in ("running", "interrupted")
     vocabulary_path = run_dir / "vocabulary.txt"
     write_vocabulary(vocabulary_path, corpus.vocabulary)
     generator = CharGenerator(model, vocabulary_path)
@@ -165,7 +196,11 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
     callbacks = [
         SamplesCallback(generator, corpus.vocabulary, run_dir, epochs, steps_per_epoch,
                         config.sample_length, config.seed)
-    ] + standard_callbacks(run_dir)
+    ] + standard_callbacks(run_dir) + [_hparams_callback(run_dir, config)]
+    if config.minutes is not None:
+        history_csv = run_dir / "history.csv"
+        spent = training_seconds(read_history(history_csv)) if history_csv.exists() else 0.0
+        callbacks.append(StopAfterMinutes(config.minutes, spent))
     print(f"{'Resuming' if resumed else 'Training'} in {run_dir}: "
           f"{corpus_name(config.text, config.tfds)}, {len(corpus.train_ids)} training and "
           f"{len(corpus.validation_ids)} held-out characters, vocabulary {corpus.vocab_size}",
@@ -178,9 +213,13 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
         stream_accuracy, stream_bits = stream_metrics(model, corpus.validation_ids)
         print(f"Held-out, state carried along the text: accuracy {stream_accuracy:.4f}, "
               f"{stream_bits:.3f} bits per character", flush=True)
+        steps = int(model.optimizer.iterations.numpy())  # fewer than config.steps if out of time
+        with tf.summary.create_file_writer(str(run_dir / "tensorboard" / "heldout")).as_default():
+            tf.summary.scalar("stream_accuracy", stream_accuracy, step=steps)
+            tf.summary.scalar("stream_bits_per_character", stream_bits, step=steps)
         result = {
             "run_dir": str(run_dir),
-            "steps": epochs * steps_per_epoch,
+            "steps": steps,
             "resumed": resumed,
             "train_seconds": round(training_seconds(history), 1),
             **{key: round(values[-1], 4) for key, values in history.items()
