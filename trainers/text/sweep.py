@@ -98,11 +98,12 @@ def build_sweep(args):
 def run_names(configs, options):
     """Each run's folder name: the varied settings and the seed, ``lr=0.002,layers=1,seed=0``."""
     names = [*varied(options, REPLICATE), *REPLICATE]
-    return [",".join(f"{label(n)}={_format(getattr(c, n))}" for n in names) for c in configs]
+    return [",".join(f"{label(n)}={_exact(getattr(c, n))}" for n in names) for c in configs]
 
 
-def _format(value):
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def _exact(value):
+    """A float's shortest exact form (``0.002``, ``1e+38``): distinct values, distinct names."""
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def train_sweep_run(config, run_dir, saved_models, export):
