@@ -99,14 +99,13 @@ class SamplesCallback(keras.callbacks.Callback):
     replaces its own section instead of repeating it.
     """
 
-    def __init__(self, generator, vocabulary, run_dir, epochs, steps_per_epoch, long_length,
-                 seed):
+    def __init__(self, generator, vocabulary, run_dir, epochs, long_length, seed):
         super().__init__()
         self.generator, self.vocabulary = generator, vocabulary
         self.path = Path(run_dir) / "samples.md"
         self.writer = tf.summary.create_file_writer(str(Path(run_dir) / "tensorboard" / "samples"))
         self.at = {math.ceil(k * epochs / 3) - 1: k for k in (1, 2, 3)}
-        self.steps_per_epoch, self.long_length, self.seed = steps_per_epoch, long_length, seed
+        self.long_length, self.seed = long_length, seed
 
     def on_epoch_end(self, epoch, logs=None):
         out_of_time = self.model.stop_training  # StopAfterMinutes ended this epoch early
@@ -194,8 +193,8 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
     # Samples first: weights that diverged with a finite loss stop training before this epoch's
     # backup overwrites the last good one.
     callbacks = [
-        SamplesCallback(generator, corpus.vocabulary, run_dir, epochs, steps_per_epoch,
-                        config.sample_length, config.seed)
+        SamplesCallback(generator, corpus.vocabulary, run_dir, epochs, config.sample_length,
+                        config.seed)
     ] + standard_callbacks(run_dir) + [_hparams_callback(run_dir, config)]
     if config.minutes is not None:
         history_csv = run_dir / "history.csv"
