@@ -117,7 +117,7 @@ def plot_against_settings(configs, names, results, options, mode, out_dir):
         position = (lambda v: v) if numeric else values.index
         through_base = [(s, runs) for s, runs in groups
                         if all(s[f] == base[f] for f in fields if f != field)]
-        through_base.sort(key=lambda pair: values.index(pair[0][field]))
+        through_base.sort(key=lambda pair: position(pair[0][field]))  # left to right
         figure, axes = plt.subplots(1, 2, figsize=(10, 4))
         for ax, (key, ylabel) in zip(axes, METRICS, strict=True):
             if mode == "product":
