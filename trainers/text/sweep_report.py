@@ -3,7 +3,7 @@
 - ``summary.md``: one row per setting, its seeds' held-out accuracy and bits per character on
   ``seq_length`` windows as mean ± std (numpy's population std, as ``seqgraph memory``), per seed,
   the state-carried accuracy, the steps reached and the training seconds; diverged runs are
-  named and left out of the means.
+  named and left out of the means. The settings every run shares are listed above it.
 - ``against_<flag>.png`` for each varied setting: held-out accuracy and bits per character
   against its values, the other settings at the base (their first values), mean ± std over seeds
   as error bars; in ``product`` mode every other setting's mean is drawn faintly behind.
@@ -62,6 +62,10 @@ def summary_markdown(configs, names, results, options, mode):
         "held-out text with the state carried along.",
         "",
     ]
+    shared = [f"`--{label(f)} {_value(v[0])}`" for f, v in options.items()
+              if len(v) == 1 and f not in REPLICATE and v[0] is not None]
+    if shared:
+        lines += [f"Shared by every run: {', '.join(shared)}.", ""]
     header = [*(["varies"] if one_factor else []), *(f"`--{label(f)}`" for f in fields),
               "held-out accuracy", f"per seed ({' / '.join(str(s) for s in options['seed'])})",
               "bits per character", "state carried",

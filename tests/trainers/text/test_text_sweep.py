@@ -73,6 +73,7 @@ def test_summary_averages_seeds_and_names_diverged_runs_and_plots_are_written(tm
         "| 8 | 0.5500 ± 0.0500 | 0.5000 / 0.6000 | 1.900 ± 0.100 | 0.6000 | 4 / 4 | 10 |",
         "| 16 | 0.7000 ± 0.0000 | 0.7000 / diverged | 1.500 ± 0.000 | 0.7500 | 4 / - | 20 |",
     ]
+    assert "Shared by every run: `--seq-length 30`, `--layers 2`, `--embedding-dim 128`," in summary
     assert "Best held-out accuracy: 0.7000 (`--units 16`)." in summary
     assert "- `units=16,seed=2` diverged: loss became nan at batch 1" in summary
     assert [p.name for p in written] == ["summary.md", "against_units.png", "wall_time.png"]
