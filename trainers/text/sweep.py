@@ -132,9 +132,13 @@ def result_line(result):
 
 def run_sweep(configs, names, sweep_dir, saved_models, *, jobs=1, export=False,
               deterministic=False, log=print):
-    """Train every config in ``sweep_dir/<name>/`` (skipping runs with a result); ``jobs`` > 1
-    trains them side by side in worker processes. Returns the results in grid order."""
-    from trainers.core.run_folders import write_config
+    """Train every config in ``sweep_dir/<name>/`` (skipping runs with a result, resuming
+    interrupted ones, starting failed ones over, as ``text train`` starts a failed run in a new
+    folder); ``jobs`` > 1 trains them side by side in worker processes. Returns the results in
+    grid order."""
+    import shutil
+
+    from trainers.core.run_folders import read_status, write_config
 
     results, unfinished = {}, []
     for i, (name, config) in enumerate(zip(names, configs, strict=True), 1):
@@ -144,6 +148,9 @@ def run_sweep(configs, names, sweep_dir, saved_models, *, jobs=1, export=False,
             log(f"{tag}: finished earlier, skipped")
             results[name] = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
             continue
+        if read_status(run_dir) == "failed":  # e.g. an unreadable backup: not resumable
+            log(f"{tag}: failed earlier, started over")
+            shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, dataclasses.asdict(config))
         unfinished.append((tag, name, config, run_dir))

@@ -191,3 +191,22 @@ def test_bad_sweep_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, c
     assert cli.main(["text", "sweep", *argv]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"seqgraph text: error: {line}"]
     assert not list(tmp_path.iterdir())
+
+
+def test_a_failed_run_starts_over(tmp_path, monkeypatch):
+    """A run marked failed (here with an unreadable backup, which would fail it again) is
+    trained from scratch in its folder, as ``text train`` starts a failed run anew."""
+    write_corpus(tmp_path / "corpus.txt")
+    monkeypatch.chdir(tmp_path)
+    _, options, configs = sweep.build_sweep(parse(*SWEEP[2:]))
+    (name,) = sweep.run_names(configs, options)
+    run_dir = tmp_path / "sweep" / name
+    (run_dir / "backup" / "chief").mkdir(parents=True)
+    (run_dir / "backup" / "chief" / "checkpoint").write_text("garbage")
+    (run_dir / "history.csv").write_text("epoch,loss\n0,9.9\n")
+    (run_dir / "status.json").write_text('{"status": "failed"}\n')
+    lines = []
+    (result,) = sweep.run_sweep(configs, [name], tmp_path / "sweep", tmp_path / "models",
+                                log=lines.append)
+    assert lines[0] == f"[1/1] {name}: failed earlier, started over"
+    assert result["steps"] == 4 and not result["resumed"] and _epochs(run_dir) == [0, 1, 2, 3]
