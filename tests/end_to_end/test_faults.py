@@ -183,6 +183,37 @@ def test_text_sigkill_then_rerun_completes(tmp_path):
     assert (tmp_path / "saved_models" / "char_lstm" / "1" / "saved_model.pb").is_file()
 
 
+def test_two_identical_commands_at_once_each_get_their_own_run_and_export(tmp_path):
+    """Two terminals (or a script with ``&``) run the same ``text train`` at once. Before, the
+    second resumed the first one's folder: two headers in ``history.csv``, a traceback, one
+    export. The first is stopped (SIGSTOP) once it trains, so the second surely finds its
+    ``running`` folder with the same config, held by a live process."""
+    write_corpus(tmp_path / "corpus.txt")
+    argv = [*TEXT, "--steps", "20", "--log-every", "5"]
+    first = _start(argv, tmp_path)
+    try:
+        deadline = time.monotonic() + 300
+        while not _epochs(tmp_path / "runs", "text"):
+            assert first.poll() is None, first.stderr.read()[-3000:]
+            assert time.monotonic() < deadline, "no progress in 300 s"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGSTOP)
+        second = _finish(argv, tmp_path)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0 and "Traceback" not in err, err[-3000:]
+    assert "Resuming" not in out + second.stdout
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2
+    for run in runs:
+        header, *rows = (run / "history.csv").read_text().splitlines()
+        assert header.startswith("epoch,") and [r.split(",")[0] for r in rows] == list("0123")
+        assert _status(run) == "finished"
+    exports = {json.loads((run / "result.json").read_text())["export"] for run in runs}
+    assert exports == {str(Path("saved_models", "char_lstm", v)) for v in ("1", "2")}
+
+
 @pytest.mark.parametrize("argv", [MEMORY, TEXT], ids=["memory", "text"])
 def test_a_resumed_run_continues_the_data_stream_like_an_uninterrupted_one(
     argv, tmp_path, monkeypatch

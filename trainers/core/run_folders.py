@@ -5,12 +5,20 @@ finished), ``history.csv``, ``tensorboard/``, ``backup/`` (BackupAndRestore stat
 run's result is written), plots and a markdown summary. Running the same command again after a
 crash or Ctrl-C reopens the unfinished folder with the same configuration, and training resumes
 from its backup.
+
+A process claims the folder it trains in with an exclusive ``flock`` on ``run_dir/.lock``, held
+until its ``run_status`` block ends. The kernel drops the lock when the process dies, however it
+dies (SIGKILL included), so a rerun takes over the folder of a killed run; a folder whose lock a
+live process holds is never reopened: a second identical command started meanwhile gets a new
+folder of its own.
 """
 
 import contextlib
 import csv
+import fcntl
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -19,6 +27,8 @@ from keras_models.utils.atomic import write_text
 
 RUNS_ROOT = Path("runs")
 BACKUP = "backup"  # the BackupAndRestore folder inside a run folder
+LOCK = ".lock"  # flock-ed by the process that trains in the run folder
+_claimed = {}  # resolved run folder -> the open descriptor of its lock file
 
 
 def timestamp():
@@ -27,14 +37,46 @@ def timestamp():
 
 
 def new_run_dir(name, root=RUNS_ROOT):
-    """Create and return a fresh run folder ``root/<name>-<timestamp>`` (suffixed if taken)."""
+    """Create and return a fresh run folder ``root/<name>-<timestamp>`` (suffixed if taken).
+
+    ``mkdir`` is the claim: of two processes asking in the same second, one gets the name and the
+    other the next suffix.
+    """
     base = Path(root) / f"{name}-{timestamp()}"
+    Path(root).mkdir(parents=True, exist_ok=True)
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+
+
+def claim(run_dir):
+    """Take the exclusive lock of ``run_dir`` for this process; False if another process holds it.
+
+    The lock lasts until ``release`` (``run_status`` releases it) or the process's end.
+    """
+    key = Path(run_dir).resolve()
+    if key in _claimed:
+        return True
+    descriptor = os.open(key / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return False
+    _claimed[key] = descriptor
+    return True
+
+
+def release(run_dir):
+    """Drop this process's lock of ``run_dir`` (nothing if it holds none)."""
+    descriptor = _claimed.pop(Path(run_dir).resolve(), None)
+    if descriptor is not None:
+        os.close(descriptor)  # closing the last descriptor of the lock file unlocks it
 
 
 def write_config(run_dir, config):
@@ -55,17 +97,22 @@ def read_status(run_dir):
 
 
 def open_run_dir(name, config, root=RUNS_ROOT):
-    """Reopen the newest unfinished run of ``name`` with this exact config, or start a new one.
+    """Reopen the newest unfinished run of ``name`` with this exact config, or start a new one;
+    either way the folder is claimed for this process (``claim``).
 
     Returns ``(run_dir, resumed)``. Unfinished means status ``running`` (the process died) or
-    ``interrupted`` (Ctrl-C); finished and failed runs are never reopened.
+    ``interrupted`` (Ctrl-C), and no live process holding its lock; finished and failed runs are
+    never reopened.
     """
     wanted = json.loads(json.dumps(config))
     for path in sorted(Path(root).glob(f"{name}-*"), reverse=True):
         unfinished = read_status(path) in ("running", "interrupted")
-        if unfinished and _read_json(path / "config.json") == wanted:
-            return path, True
+        if unfinished and _read_json(path / "config.json") == wanted and claim(path):
+            if read_status(path) in ("running", "interrupted"):  # not finished meanwhile
+                return path, True
+            release(path)
     path = new_run_dir(name, root)
+    claim(path)  # before config.json: nobody considers a folder without one
     write_config(path, config)
     return path, False
 
@@ -77,22 +124,26 @@ def _write_status(run_dir, status):
 @contextlib.contextmanager
 def run_status(run_dir):
     """Mark the run ``running`` while the block runs, then ``finished``, ``interrupted`` or
-    ``failed``; exceptions propagate unchanged.
+    ``failed``; exceptions propagate unchanged. The folder's lock (``claim``) is released at the
+    end.
 
     A finished run's backup is deleted: put everything up to the saved result inside the block,
     so that a crash in the evaluation or the export reruns from the backup with training done.
     """
-    _write_status(run_dir, "running")
     try:
-        yield
-    except KeyboardInterrupt:
-        _write_status(run_dir, "interrupted")
-        raise
-    except BaseException:
-        _write_status(run_dir, "failed")
-        raise
-    _write_status(run_dir, "finished")
-    shutil.rmtree(Path(run_dir) / BACKUP, ignore_errors=True)
+        _write_status(run_dir, "running")
+        try:
+            yield
+        except KeyboardInterrupt:
+            _write_status(run_dir, "interrupted")
+            raise
+        except BaseException:
+            _write_status(run_dir, "failed")
+            raise
+        _write_status(run_dir, "finished")
+        shutil.rmtree(Path(run_dir) / BACKUP, ignore_errors=True)
+    finally:  # after the final status: a rerun that takes the lock reads the truth
+        release(run_dir)
 
 
 def read_history(path):

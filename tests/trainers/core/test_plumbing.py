@@ -35,6 +35,48 @@ def test_unfinished_run_is_reopened_finished_is_not(tmp_path):
     assert fresh not in (first, other) and not resumed
 
 
+HOLD_A_RUN = """
+import sys, time
+from trainers.core import run_folders
+path, resumed = run_folders.open_run_dir("text", {"seed": 1}, root=sys.argv[1])
+with run_folders.run_status(path):
+    print(path, resumed, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_run_held_by_a_live_process_is_not_reopened_until_it_dies(tmp_path):
+    """Another process trains in a folder (status ``running``, same config): an identical command
+    gets a folder of its own; once that process is SIGKILLed, its lock is gone and the next
+    identical command resumes the folder."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_A_RUN, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        held, resumed = holder.stdout.readline().split()
+        assert resumed == "False" and run_dir.read_status(held) == "running"
+        second, resumed = run_dir.open_run_dir("text", {"seed": 1}, root=tmp_path)
+        assert str(second) != held and not resumed
+        run_dir.release(second)
+    finally:
+        holder.kill()
+        holder.wait()
+    again, resumed = run_dir.open_run_dir("text", {"seed": 1}, root=tmp_path)
+    assert (str(again), resumed) == (held, True)
+    with run_dir.run_status(again):  # the lock ends with the block: another process may take it
+        pass
+    taker = subprocess.run([sys.executable, "-c", "import sys\nfrom trainers.core import "
+                            "run_folders as r\nprint(r.claim(sys.argv[1]))", str(again)],
+                           capture_output=True, text=True, check=True)
+    assert taker.stdout.strip() == "True"
+
+
+def test_run_folders_asked_for_in_the_same_second_are_distinct(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_dir, "timestamp", lambda: "20260101-000000")
+    folders = [run_dir.new_run_dir("text", root=tmp_path) for _ in range(3)]
+    assert [f.name for f in folders] == ["text-20260101-000000", "text-20260101-000000-2",
+                                         "text-20260101-000000-3"]
+
+
 def test_failure_marks_run_failed(tmp_path):
     with pytest.raises(ValueError), run_dir.run_status(tmp_path):
         raise ValueError("boom")
