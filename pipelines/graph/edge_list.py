@@ -3,20 +3,22 @@
 - edges (required): one undirected edge ``u v`` per line (names without spaces); ``#`` starts a
   comment; self loops and repeated edges are dropped.
 - features (optional): ``node f1 f2 ... fk`` per line, every node exactly once, the same ``k``
-  numbers each; without it every node gets a one-hot identity feature.
+  finite numbers each; without it every node gets a one-hot identity feature.
 - labels (optional): ``node label`` or ``node label split`` (split = train, val or test); nodes
   may stay unlabelled. Without a split column the labelled nodes are shuffled with seed 0 and
-  split 60 / 20 / 20 % into train / val / test.
+  split 60 / 20 / 20 % into train / val / test. A class with no train node is kept, with a
+  warning on stderr: the model cannot predict it.
 
 Fields are separated by whitespace or commas.
 """
 
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 
-from keras_models.utils.errors import UsageError
+from keras_models.utils.errors import UsageError, warn
 
 SPLITS = ("train", "val", "test")
 
@@ -78,6 +80,10 @@ def read_features(path, index):
             x[node] = [float(v) for v in values]
         except ValueError:
             raise UsageError(f"{where}: features must be numbers; fix {values}") from None
+        bad = [v for v, number in zip(values, x[node], strict=True) if not math.isfinite(number)]
+        if bad:
+            raise UsageError(f"{where}: feature {bad[0]!r} of node {node!r} is not a finite "
+                             "number; replace it with a number (e.g. 0, or the column's mean)")
     missing = [n for n in index if n not in x]
     if missing:
         raise UsageError(
@@ -117,4 +123,9 @@ def read_labels(path, index):
     masks = {s: np.zeros(len(index), dtype=bool) for s in SPLITS}
     for node, split in splits.items():
         masks[split][index[node]] = True
+    untrained = [c for i, c in enumerate(classes) if not (masks["train"] & (y == i)).any()]
+    if untrained:
+        warn(f"{path}: class(es) {', '.join(map(repr, untrained))} have no node in the train "
+             "split; the model cannot learn them, and their val and test nodes count as errors "
+             "(label some of their nodes train)")
     return classes, y, masks

@@ -13,12 +13,16 @@ Sources (``load_corpus``):
 
 Windows line endings become ``\\n``. ``strip_gutenberg`` keeps only the text between Project
 Gutenberg's ``*** START OF`` and ``*** END OF`` lines (header and licence removed).
+
+NUL characters (U+0000) stay and become a character of the vocabulary, with one warning line on
+stderr that counts them: they are valid UTF-8 and may be meant (a file of records), but in a
+book they are damage the user should hear about. (Most binary files fail the UTF-8 check.)
 """
 
 import re
 from pathlib import Path
 
-from keras_models.utils.errors import UsageError
+from keras_models.utils.errors import UsageError, warn
 
 MAX_TEXT_BYTES = 2**30  # the corpus, its ids and windows live in memory
 
@@ -42,8 +46,11 @@ def builtin_corpus():
 def read_text_file(path):
     """Decode ``path`` as strict UTF-8 (optional BOM dropped); ``\\r\\n`` becomes ``\\n``."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"text file {path} does not exist; give the path of a UTF-8 .txt file")
+    if not path.is_file():  # a FIFO, socket or device: its size is unknown, it may never end
+        raise UsageError(f"{path} is not a regular file; save the text to a file and give its "
+                         "path")
     size = path.stat().st_size
     if size > MAX_TEXT_BYTES:
         raise UsageError(
@@ -126,6 +133,11 @@ def load_corpus(path=None, tfds_name=None, *, strip_gutenberg_text=False, data_d
         text = strip_gutenberg(text)
     if not text:
         raise UsageError(f"the corpus {path or tfds_name or BUILTIN_NAME} is empty; give some text")
+    nul = text.count("\0")
+    if nul:
+        warn(f"the corpus {corpus_name(path, tfds_name)} holds {nul} NUL character(s) (U+0000), "
+             "trained as a character of the vocabulary; remove them first (tr -d '\\000') if "
+             "they are not meant to be text")
     return text
 
 

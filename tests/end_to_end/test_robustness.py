@@ -32,6 +32,7 @@ def _write_inputs(folder):
     (folder / "latin1.txt").write_bytes("café au lait ".encode("latin-1") * 50)
     (folder / "short.txt").write_text("abc")
     (folder / "no_text").mkdir()
+    os.mkfifo(folder / "pipe")  # never opened: reading it would wait for a writer
     with open(folder / "huge.txt", "wb") as f:  # sparse: no disk space, no reading
         f.truncate(2**30 + 1)
     (folder / "planetoid").mkdir()

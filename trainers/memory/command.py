@@ -17,6 +17,7 @@ CELL_HELP = "lstm, peephole (ours), keras_lstm, keras_gru or bilstm (Keras' buil
 OVERRIDABLE = ("steps", "batch_size", "units", "embedding_dim", "learning_rate", "clipnorm",
                "initializer", "forget_bias")
 RUN_SETTINGS = ("early_stop", "eval_every", "heldout_size", "heldout_seed")
+TOKEN_BYTES = 32  # NumPy's int64 draws of a token and their intermediates (pipelines/memory)
 
 
 def add_arguments(parser):
@@ -71,13 +72,19 @@ def build_configs(args):
     require(settings["clipnorm"] > 0, "--clipnorm must be > 0; try 1.0")
     require(args.early_stop is None or 0 < args.early_stop <= 1,
             f"--early-stop {args.early_stop} is not an accuracy; give a value in (0, 1]")
-    require(len(set(args.seeds)) == len(args.seeds), "--seeds repeats a seed; give distinct seeds")
+    for flag, values, noun in (("--cells", args.cells, "cell"), ("--lengths", args.lengths,
+                                "length"), ("--seeds", args.seeds, "seed")):
+        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        require(repeated is None,
+                f"{flag} repeats the {noun} {repeated}; give each {noun} once")
     require(args.jobs >= 1, f"--jobs is {args.jobs}; give an integer ≥ 1")
     require(args.jobs == 1 or (args.strategy == "default" and not args.deterministic),
             f"--jobs {args.jobs} trains each run in a plain one-device process; use it without "
             "--strategy and --deterministic")
     require(args.heldout_seed not in args.seeds,
             f"--heldout-seed {args.heldout_seed} is also a training seed; choose another")
+    _check_batches_fit(args.task, max(args.lengths), settings["batch_size"], args.heldout_size,
+                       settings["embedding_dim"] + 6 * settings["units"])
     no_forget_gate = {"forget_bias": None}
     return [
         MemoryConfig(task=args.task, cell=cell, length=length, seed=seed,
@@ -88,11 +95,32 @@ def build_configs(args):
     ]
 
 
+def _check_batches_fit(task, length, batch_size, heldout_size, floats_per_token):
+    """A training batch and the held-out set must fit in memory (else NumPy or TensorFlow fail
+    with a traceback once the run folder exists): a lower bound of each, against the machine's.
+
+    NumPy draws the tokens as int64 through a few intermediates (``TOKEN_BYTES`` per token), and
+    a step keeps ``embedding + 6·units`` float32 per token for the gradient (the embedding, the
+    four gates, the cell and hidden states)."""
+    from pipelines.memory.tasks import task_spec
+    from trainers.core.preflight import check_fits_in_memory
+
+    tokens = task_spec(task, length).input_length
+    check_fits_in_memory("--batch-size", batch_size,
+                         batch_size * tokens * (TOKEN_BYTES + 4 * floats_per_token),
+                         f"{tokens} tokens per sequence, {TOKEN_BYTES} + 4 × (embedding + 6 × "
+                         "units) bytes per token")
+    check_fits_in_memory("--heldout-size", heldout_size, heldout_size * tokens * TOKEN_BYTES,
+                         f"{tokens} tokens per sequence, {TOKEN_BYTES} bytes per token")
+
+
 def run(args):
     import dataclasses
 
     configs = build_configs(args)  # validates everything before any file is written
+    from trainers.core.preflight import check_output_folders
 
+    check_output_folders({"--runs-dir": args.runs_dir, "--saved-models": args.saved_models})
     from trainers.core.distribute import make_strategy, output_dirs
 
     strategy = make_strategy(args.strategy, deterministic=args.deterministic)

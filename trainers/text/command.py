@@ -57,6 +57,10 @@ def run_train(args):
 
     config = TextConfig(**flag_values(args, TextConfig))
     config.validate()  # before the strategy: a multiworker cluster is not joined for a typo
+    from trainers.core.preflight import check_output_folders
+
+    exports = {} if args.no_export else {"--saved-models": args.saved_models}
+    check_output_folders({"--runs-dir": args.runs_dir, **exports})
     strategy = make_strategy(args.strategy, deterministic=args.deterministic)
     with output_dirs(strategy, args.runs_dir, args.saved_models) as dirs, strategy.scope():
         result = train_text(config, *dirs, export=not args.no_export)

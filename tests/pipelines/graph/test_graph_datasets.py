@@ -124,6 +124,10 @@ def test_labels_without_split_are_split_60_20_20(tmp_path):
         ("a b\n", "a 1 2\nb 3\n", None, r"f.txt:2: expected 2 numbers, found 1"),
         ("a b\n", "a 1\n", None, r"no features for 1 node\(s\) such as \['b'\]"),
         ("a b\n", "a 1\nb x\n", None, "features must be numbers"),
+        ("a b\n", "a 1 2\n\nb 3 nan\n", None,
+         r"f.txt:3: feature 'nan' of node 'b' is not a finite number; replace it with a number "
+         r"\(e.g. 0, or the column's mean\)$"),
+        ("a b\n", "a -inf 1e999\nb 3 4\n", None, r"f.txt:1: feature '-inf' of node 'a'"),
         ("a b\n", "a 1\nc 2\n", None, "node 'c' is not in the edge list"),
         ("a b\n", None, "a red train\nb red\n", "give all a split or none"),
         ("a b\n", None, "a red later\n", "split 'later' is not one of train, val, test"),
@@ -143,3 +147,20 @@ def test_bad_graph_files_give_one_clear_error(tmp_path, edges, features, labels,
 def test_unknown_graph_name_names_the_choices(tmp_path):
     with pytest.raises(UsageError, match="neither a dataset nor a file; choose one of example"):
         load_graph(str(tmp_path / "missing.txt"))
+
+
+def test_a_class_without_train_nodes_is_warned_about(tmp_path, capsys):
+    """The model cannot predict a class it never trains on; it is kept (the user's labels), and
+    one warning line names it."""
+    (tmp_path / "g.txt").write_text("a b\nb c\nc d\n")
+    (tmp_path / "l.txt").write_text("a red train\nb red val\nc blue test\nd green val\n")
+    g = load_graph(str(tmp_path / "g.txt"), labels=tmp_path / "l.txt")
+    assert g.class_names == ["blue", "green", "red"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"seqgraph: warning: {tmp_path / 'l.txt'}: class(es) 'blue', 'green' have no node in the "
+        "train split; the model cannot learn them, and their val and test nodes count as errors "
+        "(label some of their nodes train)"
+    ]
+    (tmp_path / "l.txt").write_text("a red train\nb red val\nc blue test\nd blue train\n")
+    load_graph(str(tmp_path / "g.txt"), labels=tmp_path / "l.txt")
+    assert capsys.readouterr().err == ""

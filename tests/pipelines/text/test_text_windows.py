@@ -35,6 +35,20 @@ def test_missing_or_empty_file_is_one_clear_error(tmp_path, content):
         text_corpus.load_corpus(path)
 
 
+def test_nul_characters_stay_with_one_warning_that_counts_them(tmp_path, capsys):
+    path = tmp_path / "records.txt"
+    path.write_bytes(b"ab\0cd\0\0e")
+    assert text_corpus.load_corpus(path) == "ab\0cd\0\0e"
+    assert capsys.readouterr().err.splitlines() == [
+        f"seqgraph: warning: the corpus {path} holds 3 NUL character(s) (U+0000), trained as a "
+        "character of the vocabulary; remove them first (tr -d '\\000') if they are not meant "
+        "to be text"
+    ]
+    path.write_bytes(b"abcde")
+    text_corpus.load_corpus(path)
+    assert capsys.readouterr().err == ""
+
+
 def test_folder_is_its_txt_files_in_name_order(tmp_path):
     (tmp_path / "b.txt").write_text("second", encoding="utf-8")
     (tmp_path / "a.txt").write_text("first", encoding="utf-8")
