@@ -24,7 +24,11 @@ from pathlib import Path
 
 from keras_models.utils.errors import UsageError, warn
 
-MAX_TEXT_BYTES = 2**30  # the corpus, its ids and windows live in memory
+# The corpus and its ids live in memory: at most about 5 bytes per character at the peak (3 for
+# text of Latin-1 characters; 5 once one character is beyond U+FFFF and Python stores every
+# character in 4 bytes), measured in docs/benchmarks.md. 3 GiB of text then peaks near 15 GiB
+# above the model's own memory, which leaves room for the system on a 24 GiB machine.
+MAX_TEXT_BYTES = 3 * 2**30
 
 BOM = "\ufeff"
 BUILTIN_NAME = "pydoc_data.topics"

@@ -5,7 +5,9 @@ The last ``validation_fraction`` of the text is held out: training windows never
 reach into it.
 
 A window is ``seq_length + 1`` consecutive ids ``w``; its input is ``w[:-1]`` and its target
-``w[1:]`` (the next character at every position), both ``[batch, seq_length]`` int64.
+``w[1:]`` (the next character at every position), both ``[batch, seq_length]`` int64. The corpus
+stays in its compact id type (one byte per character for up to 255 characters); only the windows
+of a batch are widened to int64.
 Training windows start at uniformly random offsets (a fresh draw per batch, seeded); validation
 windows tile the held-out text with stride ``seq_length``, so every held-out character is a
 target once.
@@ -17,7 +19,7 @@ from keras_models.backend import tf
 
 import numpy as np
 
-from keras_models.text.vocabulary import encode, make_lookup, vocabulary_of
+from keras_models.text.vocabulary import encode, vocabulary_of
 from keras_models.utils.errors import UsageError
 
 
@@ -42,7 +44,7 @@ def prepare_corpus(text, seq_length, validation_fraction=0.05):
     if not 0 <= validation_fraction < 1:
         raise UsageError(f"validation fraction {validation_fraction} is not in [0, 1)")
     vocabulary = vocabulary_of(text)
-    ids = encode(text, make_lookup(vocabulary))
+    ids = encode(text, vocabulary)
     n_train = len(ids) - int(len(ids) * validation_fraction)
     train, validation = ids[:n_train], ids[n_train:]
     needed = seq_length + 1
@@ -61,7 +63,8 @@ def split_input_target(windows):
 
 
 def _gather_windows(ids, starts, seq_length):
-    return tf.gather(ids, starts[:, None] + tf.range(seq_length + 1, dtype=tf.int64))
+    windows = tf.gather(ids, starts[:, None] + tf.range(seq_length + 1, dtype=tf.int64))
+    return tf.cast(windows, tf.int64)
 
 
 def training_dataset(ids, seq_length, batch_size, seed, start_batch=0):
@@ -69,7 +72,7 @@ def training_dataset(ids, seq_length, batch_size, seed, start_batch=0):
 
     Batch ``k`` depends only on ``seed`` and ``k``; the stream starts at batch ``start_batch``.
     """
-    ids = tf.constant(ids, dtype=tf.int64)
+    ids = tf.constant(ids)
     n_starts = tf.size(ids, out_type=tf.int64) - seq_length
     starts = (
         tf.data.Dataset.random(seed=seed)
@@ -85,7 +88,7 @@ def training_dataset(ids, seq_length, batch_size, seed, start_batch=0):
 
 def validation_dataset(ids, seq_length, batch_size):
     """Finite batches of windows tiling ``ids`` with stride ``seq_length`` (in order)."""
-    ids_t = tf.constant(ids, dtype=tf.int64)
+    ids_t = tf.constant(ids)
     starts = tf.data.Dataset.range(0, len(ids) - seq_length, seq_length)
     return (
         starts.batch(batch_size)

@@ -34,7 +34,7 @@ def _write_inputs(folder):
     (folder / "no_text").mkdir()
     os.mkfifo(folder / "pipe")  # never opened: reading it would wait for a writer
     with open(folder / "huge.txt", "wb") as f:  # sparse: no disk space, no reading
-        f.truncate(2**30 + 1)
+        f.truncate(3 * 2**30 + 1)
     (folder / "planetoid").mkdir()
     (folder / "planetoid" / "ind.cora.x").write_bytes(b"not a pickle")
 

@@ -23,14 +23,14 @@ def stream_metrics(model, ids, streams=16, chunk=512):
     length = (len(ids) - 1) // streams
     if length < 1:
         raise ValueError(f"{len(ids)} held-out ids are too few for {streams} streams")
-    ids = np.asarray(ids, np.int64)
+    ids = np.asarray(ids)  # the corpus's compact ids; each chunk is widened on its own
     inputs = ids[: streams * length].reshape(streams, length)
     targets = ids[1 : streams * length + 1].reshape(streams, length)
     run = tf.function(lambda x, states: model(x, states=states, return_state=True),
                       reduce_retracing=True)
     states, correct, nats = model.initial_states(streams), 0, 0.0
     for start in range(0, length, chunk):
-        logits, states = run(tf.constant(inputs[:, start : start + chunk]), states)
+        logits, states = run(tf.constant(inputs[:, start : start + chunk], tf.int64), states)
         target = targets[:, start : start + chunk]
         log_p = tf.nn.log_softmax(logits).numpy()
         correct += int((log_p.argmax(-1) == target).sum())

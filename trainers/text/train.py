@@ -167,8 +167,10 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
     The run folder is the newest unfinished ``runs_dir/text-*`` with this config, or a new one;
     or ``run_dir`` when given (a sweep's run: resumed when its status is unfinished)."""
     config.validate()
-    text = load_corpus(config.text, config.tfds, strip_gutenberg_text=config.strip_gutenberg)
-    corpus = windows.prepare_corpus(text, config.seq_length, config.validation_fraction)
+    corpus = windows.prepare_corpus(  # the text itself is freed once encoded
+        load_corpus(config.text, config.tfds, strip_gutenberg_text=config.strip_gutenberg),
+        config.seq_length, config.validation_fraction,
+    )
     seed_everything(config.seed)
     model = CharModel(corpus.vocab_size, config.embedding_dim, config.units, config.layers,
                       config.cell, config.dropout)

@@ -38,7 +38,7 @@ def generator(vocabulary_file):
 
 def greedy_by_rerunning_prefix(model, prompt, length):
     """The argmax chain, each step re-running the whole text so far through ``model(...)``."""
-    ids = list(vocab.encode(prompt, vocab.make_lookup(VOCABULARY)))
+    ids = [int(i) for i in vocab.encode(prompt, VOCABULARY)]
     out = []
     for _ in range(length):
         logits = model(tf.constant([ids])).numpy()[0, -1]

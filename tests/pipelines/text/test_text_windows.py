@@ -74,18 +74,35 @@ def test_strip_gutenberg_keeps_only_the_book():
         text_corpus.strip_gutenberg("no markers here")
 
 
-def test_vocabulary_round_trips_through_lookup_and_file(tmp_path):
-    text = "hello, wörld\n\tok"
+def _ids_by_hand(text, vocabulary):
+    """The reference: each character's place in the vocabulary, plus one; 0 when absent."""
+    return [vocabulary.index(c) + 1 if c in vocabulary else 0 for c in text]
+
+
+@pytest.mark.parametrize("text", ["hello, wörld\n\tok", "a\0b€😀c\U0010ffff" * 3],
+                         ids=["latin-1", "every width"])
+def test_vocabulary_round_trips_through_lookup_and_file(text, tmp_path):
     vocabulary = vocab.vocabulary_of(text)
     assert vocabulary == sorted(set(text))
-    ids = vocab.encode(text, vocab.make_lookup(vocabulary))
-    assert ids.min() >= 1  # 0 is [UNK]
-    chars = vocab.make_lookup(vocabulary, invert=True)(ids).numpy()
-    assert b"".join(chars).decode() == text
+    ids = vocab.encode(text, vocabulary)
+    assert ids.dtype == np.uint8 and ids.min() >= 1  # 0 is [UNK]
+    np.testing.assert_array_equal(ids, _ids_by_hand(text, vocabulary))
+    assert "".join(vocabulary[i - 1] for i in ids) == text
     vocab.write_vocabulary(tmp_path / "v.txt", vocabulary)
     assert vocab.read_vocabulary(tmp_path / "v.txt") == vocabulary
-    unknown = vocab.encode("h?", vocab.make_lookup(vocabulary))
+    unknown = vocab.encode("h?", vocabulary)
     assert unknown[1] == 0
+
+
+def test_ids_take_the_smallest_type_and_long_texts_are_encoded_in_chunks(monkeypatch):
+    vocabulary = [chr(c) for c in range(0x100, 0x100 + 300)]  # 301 ids: more than a byte
+    rng = np.random.default_rng(0)
+    text = "".join(rng.choice(vocabulary + ["?"], size=1000))
+    monkeypatch.setattr(vocab, "CHUNK", 64)  # 16 chunks, the last one short
+    ids = vocab.encode(text, vocabulary)
+    assert ids.dtype == np.uint16 and vocab.id_dtype(65537) == np.uint32
+    np.testing.assert_array_equal(ids, _ids_by_hand(text, vocabulary))
+    assert vocab.vocabulary_of(text) == sorted(set(text))
 
 
 def test_windows_are_input_and_next_character_target():
@@ -103,7 +120,7 @@ def test_windows_are_input_and_next_character_target():
 def test_validation_is_the_held_out_tail_and_every_char_is_a_target_once():
     text = "".join(chr(ord("a") + i % 26) for i in range(1000))
     corpus = char_dataset.prepare_corpus(text, seq_length=10, validation_fraction=0.05)
-    whole = vocab.encode(text, vocab.make_lookup(corpus.vocabulary))
+    whole = vocab.encode(text, corpus.vocabulary)
     assert len(corpus.validation_ids) == 50
     np.testing.assert_array_equal(np.concatenate([corpus.train_ids, corpus.validation_ids]), whole)
     batches = char_dataset.validation_dataset(corpus.validation_ids, 10, 2)
