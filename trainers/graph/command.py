@@ -119,11 +119,11 @@ def export_name(args):
 
 
 def run_train(args):
-    graph = load(args)
-    attention_node = validate_training(graph, args)
     from trainers.core.preflight import check_output_folders
 
     check_output_folders({"--runs-dir": args.runs_dir, "--saved-models": args.saved_models})
+    graph = load(args)  # after the check: loading may download a dataset
+    attention_node = validate_training(graph, args)
     from trainers.graph.config import DEFAULTS
     from trainers.graph.train import train_and_report
 

@@ -72,11 +72,11 @@ def build_configs(args):
     require(settings["clipnorm"] > 0, "--clipnorm must be > 0; try 1.0")
     require(args.early_stop is None or 0 < args.early_stop <= 1,
             f"--early-stop {args.early_stop} is not an accuracy; give a value in (0, 1]")
-    for flag, values, noun in (("--cells", args.cells, "cell"), ("--lengths", args.lengths,
-                                "length"), ("--seeds", args.seeds, "seed")):
+    for flag, noun, values in (("--cells", "cell", args.cells),
+                               ("--lengths", "length", args.lengths),
+                               ("--seeds", "seed", args.seeds)):  # a summary row per distinct run
         repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
-        require(repeated is None,
-                f"{flag} repeats the {noun} {repeated}; give each {noun} once")
+        require(repeated is None, f"{flag} repeats the {noun} {repeated}; give each {noun} once")
     require(args.jobs >= 1, f"--jobs is {args.jobs}; give an integer ≥ 1")
     require(args.jobs == 1 or (args.strategy == "default" and not args.deterministic),
             f"--jobs {args.jobs} trains each run in a plain one-device process; use it without "

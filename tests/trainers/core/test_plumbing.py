@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from keras_models.backend import keras, tf
 
@@ -75,6 +76,26 @@ def test_run_folders_asked_for_in_the_same_second_are_distinct(tmp_path, monkeyp
     folders = [run_dir.new_run_dir("text", root=tmp_path) for _ in range(3)]
     assert [f.name for f in folders] == ["text-20260101-000000", "text-20260101-000000-2",
                                          "text-20260101-000000-3"]
+
+
+def test_output_folders_are_checked_without_creating_anything(tmp_path):
+    from trainers.core.preflight import check_output_folders
+
+    (tmp_path / "file").write_text("")
+    check_output_folders({"--runs-dir": tmp_path / "new" / "deeper", "--saved-models": tmp_path})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing created
+    for path, message in [
+        (tmp_path / "file", f"--runs-dir {tmp_path / 'file'} exists and is not a folder; give a "
+                            "folder path"),
+        (tmp_path / "file" / "x", f"--runs-dir {tmp_path / 'file' / 'x'} cannot be created: "
+                                  f"{tmp_path / 'file'} is not a folder; give a folder path"),
+        (Path("/sys"), "--runs-dir /sys is not writable (Permission denied); give a folder you "
+                       "can write to"),  # even for root: sysfs refuses new files
+    ]:
+        with pytest.raises(UsageError) as error:
+            check_output_folders({"--runs-dir": path})
+        assert str(error.value) == message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_failure_marks_run_failed(tmp_path):
