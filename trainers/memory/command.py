@@ -49,6 +49,7 @@ def build_configs(args):
     from keras_models.models.memory_classifier import MEMORY_CELLS
     from keras_models.utils.errors import UsageError, require
     from pipelines.memory.tasks import check_task
+    from trainers.core.grids import expand_grid
     from trainers.memory.config import PRESETS, MemoryConfig
 
     settings = dict(PRESETS[args.preset])
@@ -72,11 +73,11 @@ def build_configs(args):
     require(settings["clipnorm"] > 0, "--clipnorm must be > 0; try 1.0")
     require(args.early_stop is None or 0 < args.early_stop <= 1,
             f"--early-stop {args.early_stop} is not an accuracy; give a value in (0, 1]")
-    for flag, noun, values in (("--cells", "cell", args.cells),
-                               ("--lengths", "length", args.lengths),
-                               ("--seeds", "seed", args.seeds)):  # a summary row per distinct run
-        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
-        require(repeated is None, f"{flag} repeats the {noun} {repeated}; give each {noun} once")
+    # Every combination, seeds innermost; a repeated value would train one run twice and count
+    # it as two in the summary, so it is refused.
+    grid = expand_grid({"cell": args.cells, "length": args.lengths, "seed": args.seeds},
+                       "product", labels={"cell": "--cells", "length": "--lengths",
+                                          "seed": "--seeds"})
     require(args.jobs >= 1, f"--jobs is {args.jobs}; give an integer ≥ 1")
     require(args.jobs == 1 or (args.strategy == "default" and not args.deterministic),
             f"--jobs {args.jobs} trains each run in a plain one-device process; use it without "
@@ -87,11 +88,11 @@ def build_configs(args):
                        settings["embedding_dim"] + 6 * settings["units"])
     no_forget_gate = {"forget_bias": None}
     return [
-        MemoryConfig(task=args.task, cell=cell, length=length, seed=seed,
-                     heldout_size=args.heldout_size, heldout_seed=args.heldout_seed,
-                     early_stop=args.early_stop, eval_every=args.eval_every,
-                     **{**settings, **(no_forget_gate if cell == "keras_gru" else {})})
-        for cell in args.cells for length in args.lengths for seed in args.seeds
+        MemoryConfig(task=args.task, **run, heldout_size=args.heldout_size,
+                     heldout_seed=args.heldout_seed, early_stop=args.early_stop,
+                     eval_every=args.eval_every,
+                     **{**settings, **(no_forget_gate if run["cell"] == "keras_gru" else {})})
+        for run in grid
     ]
 
 

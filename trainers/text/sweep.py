@@ -202,7 +202,10 @@ def write_hparams_experiment(sweep_dir, options):
 
 def run(args):
     mode, options, configs = build_sweep(args)  # validates everything before any file is written
+    from trainers.core.preflight import check_output_folders
 
+    exports = {"--saved-models": args.saved_models} if args.export else {}
+    check_output_folders({"--runs-dir": args.runs_dir, **exports})
     from trainers.core.distribute import make_strategy
     from trainers.core.run_folders import open_run_dir, run_status
     from trainers.text.sweep_report import write_report
