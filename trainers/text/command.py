@@ -8,6 +8,7 @@ export.
 Temperature T divides the logits (T = 0 is greedy); the assignment's τ multiplies them: τ = 1/T.
 """
 
+import random
 from pathlib import Path
 
 from keras_models.utils.errors import UsageError, require
@@ -37,6 +38,16 @@ def _add_sample_arguments(parser):
     parser.add_argument("--temperature", type=float, default=0.0,
                         help="T: 0 greedy, 0.5 conservative, 1 the model's distribution, "
                         "2 wild (the assignment's tau is 1/T)")
+    parser.add_argument("--top-k", type=int, default=0,
+                        help="draw only from the k most likely characters (0: all)")
+    parser.add_argument("--top-p", type=float, default=1.0,
+                        help="draw only from the most likely characters that together have "
+                        "probability p (nucleus sampling; 1: all)")
+    parser.add_argument("--stop", nargs="+", default=[],
+                        help="end each completion after the first of these strings (kept in "
+                        "the text)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the draws, to reproduce a sample (default: a fresh one)")
 
 
 def add_arguments(parser):
@@ -72,11 +83,25 @@ def run_train(args):
     return 0
 
 
+# The inputs that tell the exports of seqgraph's commands apart.
+EXPORT_KINDS = {"tokens": "a sequence-memory classifier export (its signature takes tokens)",
+                "x": "a graph node-classifier export (its signature takes x)"}
+INT64_MAX = 2**63 - 1
+
+
 def run_sample(args):
-    require(args.length >= 1, f"--length must be at least 1, got {args.length}")
+    from keras_models.text.limits import MAX_LIMIT
+
+    require(1 <= args.length, f"--length must be at least 1, got {args.length}")
+    require(args.length <= MAX_LIMIT, f"--length must be at most the export's max length "
+            f"(seqgraph text train --max-length, 10000 by default), got {args.length}")
     require(args.temperature >= 0, f"--temperature must be >= 0 (0 is greedy), got "
             f"{args.temperature}")
-    require(all(args.prompt), "every --prompt needs at least one character")
+    require(args.top_k >= 0, f"--top-k must be >= 0 (0 keeps every character), got {args.top_k}")
+    require(0 < args.top_p <= 1, f"--top-p must be in (0, 1] (1 keeps every character), got "
+            f"{args.top_p}")
+    require(args.seed is None or 0 <= args.seed <= INT64_MAX,
+            f"--seed must be in [0, {INT64_MAX}], got {args.seed}")
     require((args.model / "saved_model.pb").is_file(),
             f"{args.model} is not a SavedModel folder; give e.g. saved_models/char_lstm/1")
     from keras_models.backend import tf
@@ -87,30 +112,48 @@ def run_sample(args):
     except RuntimeError:  # TensorFlow already running in this process (e.g. called from Python)
         pass
     try:
-        serve = tf.saved_model.load(str(args.model)).signatures["serving_default"]
+        signatures = tf.saved_model.load(str(args.model)).signatures
+        inputs = set(signatures["serving_default"].structured_input_signature[1])
     except (OSError, ValueError, KeyError, IndexError, tf.errors.OpError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise UsageError(
             f"{args.model} is not a readable text-generator SavedModel ({first_line[:200]}); "
             "export it again with seqgraph text train"
         ) from None
-    try:
-        out = serve(prompt=tf.constant(args.prompt), length=tf.constant(args.length),
-                    temperature=tf.constant(args.temperature, tf.float32))["generated"]
-    except tf.errors.InvalidArgumentError as error:  # the signature's own checks: one line each
-        raise UsageError(f"{args.model}: {_first_line(error.message)}") from None
+    kind = next((what for name, what in EXPORT_KINDS.items() if name in inputs),
+                f"not a text-generator export (its signature takes {', '.join(sorted(inputs))})")
+    require("prompt" in inputs, f"{args.model} is {kind}; give a text generator's export, e.g. "
+            "saved_models/char_lstm/1")
+    out = _complete(signatures, args, tf)
     for prompt, generated in zip(args.prompt, out.numpy(), strict=True):
         print(prompt + generated.decode("utf-8"))
     return 0
 
 
-def _first_line(message):
-    """The failed check of a TensorFlow error message (its ``assertion failed: [...]`` line), or
-    else its first line."""
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    failed = [line for line in lines if line.startswith("assertion failed:")]
-    line = failed[0] if failed else (lines[0] if lines else "invalid request")
-    return line.removeprefix("assertion failed:").strip(" []").replace("\\'", "'")
+def _complete(signatures, args, tf):
+    """The completions of ``args.prompt`` by the export's ``generate`` signature (or, for an
+    export that predates it, ``serving_default``)."""
+    from keras_models.text.generator import first_failed_check
+
+    request = {"prompt": tf.constant(args.prompt), "length": tf.constant(args.length),
+               "temperature": tf.constant(args.temperature, tf.float32)}
+    if "generate" in signatures:
+        most = int(signatures["limits"]()["max_length"])
+        require(args.length <= most, f"--length must be at most {most} for {args.model} "
+                f"(exported with seqgraph text train --max-length {most}), got {args.length}")
+        seed = random.SystemRandom().randrange(INT64_MAX) if args.seed is None else args.seed
+        serve = signatures["generate"]
+        request.update(top_k=tf.constant(args.top_k), top_p=tf.constant(args.top_p, tf.float32),
+                       seed=tf.constant(seed, tf.int64), stop=tf.constant([args.stop], tf.string))
+    else:
+        require(args.top_k == 0 and args.top_p == 1 and not args.stop and args.seed is None,
+                f"{args.model} predates --top-k, --top-p, --stop and --seed; export it again "
+                "with seqgraph text train")
+        serve = signatures["serving_default"]
+    try:
+        return serve(**request)["generated"]
+    except tf.errors.InvalidArgumentError as error:  # the signature's own checks: one line each
+        raise UsageError(f"{args.model}: {first_failed_check(error.message)}") from None
 
 
 def run(args):

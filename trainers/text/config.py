@@ -4,6 +4,7 @@
 import dataclasses
 import math
 
+from keras_models.text.limits import ServingLimits
 from keras_models.utils.errors import require
 from trainers.core.config_flags import flag
 
@@ -43,6 +44,15 @@ class TextConfig:
     validation_batches: int = 50
     sample_length: int = flag(200, help="length of the long samples (the short ones have 30)")
     seed: int = flag(0, help="seed of the initial weights and the training windows")
+    max_length: int = flag(10_000, help="the export generates at most this many characters per "
+                           "prompt and request")
+    max_prompt_length: int = flag(100_000, help="the export reads prompts of at most this many "
+                                  "characters")
+    max_batch: int = flag(256, help="the export answers at most this many prompts per request")
+
+    def serving_limits(self):
+        """The export's ``ServingLimits``."""
+        return ServingLimits(self.max_length, self.max_prompt_length, self.max_batch)
 
     def validate(self):
         """Raise ``UsageError`` for impossible values, before anything is read or written."""
@@ -60,3 +70,4 @@ class TextConfig:
         require(0 < self.validation_fraction < 1,
                 f"--validation-fraction must be in (0, 1), got {self.validation_fraction}; "
                 "training evaluates on that last part of the text (e.g. 0.05)")
+        self.serving_limits().validate()

@@ -49,6 +49,7 @@ from trainers.text.evaluate import stream_metrics
 
 EXPORT_NAME = "char_lstm"
 SAMPLE_TEMPERATURES = (0.5, 1.0, 2.0)
+SAMPLE_TOP_P = 0.9  # one nucleus sample at T = 1 besides the temperatures
 GREEDY_SAMPLES = 5
 SHORT_SAMPLE = 30
 
@@ -74,18 +75,20 @@ def compile_model(model, config):
 
 
 def sample_markdown(generator, vocabulary, long_length, seed):
-    """Greedy samples from 5 random start characters and one per temperature, two lengths."""
+    """Greedy samples from 5 random start characters, one per temperature and one with top-p,
+    two lengths each."""
     rng = np.random.default_rng(seed)
     letters = [c for c in vocabulary if c.isalpha()] or list(vocabulary)
-    count = GREEDY_SAMPLES + len(SAMPLE_TEMPERATURES)
+    settings = [(t, 1.0, f"T = {t} (τ = {1 / t:g})") for t in SAMPLE_TEMPERATURES]
+    settings.append((1.0, SAMPLE_TOP_P, f"top-p {SAMPLE_TOP_P} (T = 1)"))
+    count = GREEDY_SAMPLES + len(settings)
     starts = list(rng.choice(letters, size=count, replace=len(letters) < count))  # distinct
-    rows = [(0.0, s) for s in starts[:GREEDY_SAMPLES]]
-    rows += list(zip(SAMPLE_TEMPERATURES, starts[GREEDY_SAMPLES:], strict=True))
+    rows = [(0.0, 1.0, "greedy", s) for s in starts[:GREEDY_SAMPLES]]
+    rows += [(*setting, s) for setting, s in zip(settings, starts[GREEDY_SAMPLES:], strict=True)]
     parts = []
-    for temperature, start in rows:
-        kind = "greedy" if temperature == 0 else f"T = {temperature} (τ = {1 / temperature:g})"
+    for temperature, top_p, kind, start in rows:
         for length in (SHORT_SAMPLE, long_length):
-            text = generator.generate(start, length, temperature, seed=seed)[0]
+            text = generator.generate(start, length, temperature, seed=seed, top_p=top_p)[0]
             parts.append(f"**{kind}, start `{start}`, {length} characters**\n\n"
                          f"```\n{start}{text}\n```\n")
     return "\n".join(parts)
@@ -180,7 +183,7 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
         run_dir, resumed = Path(run_dir), read_status(run_dir) in ("running", "interrupted")
     vocabulary_path = run_dir / "vocabulary.txt"
     write_vocabulary(vocabulary_path, corpus.vocabulary)
-    generator = CharGenerator(model, vocabulary_path)
+    generator = CharGenerator(model, vocabulary_path, config.serving_limits())
     compile_model(model, config)
 
     steps_per_epoch = min(config.log_every, config.steps)
@@ -230,7 +233,7 @@ def train_text(config, runs_dir=RUNS_ROOT, saved_models=SAVED_MODELS_ROOT, expor
         }
         if export:
             version = export_saved_model(
-                generator, EXPORT_NAME, signatures={"serving_default": generator.serving_default},
+                generator, EXPORT_NAME, signatures=generator.export_signatures(),
                 root=saved_models,
             )
             result["export"] = str(version)

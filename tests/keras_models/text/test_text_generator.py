@@ -1,4 +1,4 @@
-"""Character model, samplers, in-graph generation and the exported serving signature."""
+"""Character model, samplers and in-graph generation (the export: test_text_serving.py)."""
 
 from keras_models.backend import tf
 
@@ -9,8 +9,8 @@ from keras_models.models.char_language_model import CharModel
 from keras_models.text import samplers
 from keras_models.text import vocabulary as vocab
 from keras_models.text.generator import CharGenerator
-from keras_models.utils.errors import NonFiniteLogits, UsageError
-from trainers.core.export import export_saved_model
+from keras_models.text.steps import FeatureMajorLSTM, steps_for
+from keras_models.utils.errors import UsageError
 
 VOCABULARY = sorted(set("abcdefgh ijklmnop.\n"))
 
@@ -93,14 +93,14 @@ def test_temperature_sampling_is_seeded_and_low_temperature_is_greedy(generator)
 def test_temperature_sampler_matches_softmax_of_scaled_logits():
     logits = tf.constant([[2.0, 1.0, 0.0, -1.0]] * 20000)
     for temperature in (0.5, 2.0):
-        ids = samplers.with_temperature(logits, temperature, tf.constant([1, 2])).numpy()
+        ids = samplers.sample(logits, temperature, tf.constant([1, 2])).numpy()
         expected = tf.nn.softmax(logits[0] / temperature).numpy()
         np.testing.assert_allclose(np.bincount(ids, minlength=4) / len(ids), expected, atol=0.015)
 
 
 def test_top_k_samples_only_the_k_best():
     logits = tf.constant([[0.0, 3.0, 1.0, 2.9, -1.0]] * 500)
-    ids = samplers.top_k(logits, 2, 1.0, tf.constant([0, 3])).numpy()
+    ids = samplers.sample(logits, 1.0, tf.constant([0, 3]), top_k=2).numpy()
     assert set(ids) == {1, 3}
 
 
@@ -117,9 +117,12 @@ def test_unknown_prompt_characters_map_to_oov_which_is_never_sampled(vocabulary_
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"prompts": "ab", "length": 0}, "length must be at least 1"),
+        ({"prompts": "ab", "length": 0}, "length must be in \\[1, 10000\\], got 0"),
         ({"prompts": "ab", "length": 5, "temperature": -0.5}, "temperature must be >= 0"),
-        ({"prompts": ["ab", ""], "length": 5}, "non-empty prompt"),
+        ({"prompts": "ab", "length": 10_001}, "length must be in \\[1, 10000\\]"),
+        ({"prompts": "ab", "length": 5, "top_k": -1}, "top-k must be >= 0"),
+        ({"prompts": "ab", "length": 5, "top_p": 0.0}, "top-p must be in \\(0, 1\\]"),
+        ({"prompts": "ab", "length": 5, "stop": ["x"] * 17}, "stop must have one row or one per"),
     ],
 )
 def test_bad_generation_arguments_are_clear_errors(generator, kwargs, message):
@@ -134,57 +137,102 @@ def test_vocabulary_of_another_model_is_rejected(tmp_path):
         CharGenerator(make_model(), path)
 
 
-def test_export_serves_same_greedy_text_in_a_tensorflow_only_process(
-    generator, tmp_path, fresh_python
+def states_by_steps(model, prompt):
+    """The states after ``prompt``, one ``CharModel.step`` per character, batch-major and
+    flattened as the ``state`` of ``stream_start``."""
+    ids = vocab.encode(prompt, vocab.make_lookup(VOCABULARY)) if prompt else []
+    states = model.initial_states(1)
+    for i in ids:
+        _, states = model.step(tf.constant([i]), states)
+    return np.concatenate([s.numpy()[0] for s in tf.nest.flatten(states)])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "keras_lstm", "peephole", "keras_gru"])
+def test_reading_the_prompts_in_one_pass_equals_one_step_per_character(vocabulary_file, cell):
+    generator = CharGenerator(make_model(cell), vocabulary_file)
+    plain_lstm = isinstance(steps_for(generator.model), FeatureMajorLSTM)
+    assert plain_lstm == (cell in ("lstm", "keras_lstm"))
+    prompts = ["hello. ab c", "", "p", "dog.\nfig b", "Z€a"]  # lengths 11, 0, 1, 10, 3
+    state = generator.stream_start(tf.constant(prompts))["state"].numpy()
+    assert state.shape == (5, generator.state_size)
+    for row, prompt in zip(state, prompts, strict=True):
+        np.testing.assert_allclose(row, states_by_steps(generator.model, prompt), atol=2e-6)
+
+
+def greedy_by_steps(model, prompt, length):
+    """The argmax chain from the states after ``prompt`` (zero states when empty)."""
+    ids = vocab.encode(prompt, vocab.make_lookup(VOCABULARY)) if prompt else []
+    states = model.initial_states(1)
+    for i in ids:
+        _, states = model.step(tf.constant([i]), states)
+    out = []
+    logits = model.dense(states[-1][0]).numpy()[0]
+    for _ in range(length):
+        logits[0] = -np.inf
+        out.append(int(np.argmax(logits)))
+        step_logits, states = model.step(tf.constant([out[-1]]), states)
+        logits = step_logits.numpy()[0]
+    return "".join(VOCABULARY[i - 1] for i in out)
+
+
+def test_an_empty_prompt_generates_from_the_zero_states_and_an_empty_batch_gives_nothing(
+    generator
 ):
-    version = export_saved_model(
-        generator, "char_lstm", signatures={"serving_default": generator.serving_default},
-        root=tmp_path / "saved_models",
-    )
-    assert version == tmp_path / "saved_models" / "char_lstm" / "1"
-    assert (version / "assets" / "vocabulary.txt").is_file()
+    assert generator.generate(["", "ab"], 15) == [
+        greedy_by_steps(generator.model, "", 15), greedy_by_steps(generator.model, "ab", 15)]
+    assert generator.generate([], 15) == []
+
+
+def numpy_kept(logits, temperature, k, p):
+    """The ids top-k then top-p keep: the smallest set of most likely ids of probability ≥ p."""
+    scaled = logits / temperature
+    order = np.argsort(-scaled, kind="stable")
+    if k:
+        order = order[:k]
+    probabilities = np.exp(scaled[order] - scaled[order].max())
+    probabilities /= probabilities.sum()
+    size = len(order) if p >= 1 else int(np.searchsorted(np.cumsum(probabilities), p) + 1)
+    return set(order[:size].tolist())
+
+
+def test_top_k_and_top_p_keep_the_smallest_set_reaching_p():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(40, 12)).astype(np.float32) * 2
+    temperature = rng.choice([0.5, 1.0, 2.0], size=40).astype(np.float32)
+    top_k = rng.choice([0, 1, 3, 12, 20], size=40).astype(np.int32)
+    top_p = rng.choice([0.05, 0.3, 0.75, 0.9, 1.0], size=40).astype(np.float32)
+    kept = samplers.kept_ids(tf.constant(logits), temperature, top_k, top_p).numpy()
+    for row in range(40):
+        expected = numpy_kept(logits[row], temperature[row], top_k[row], top_p[row])
+        assert set(np.flatnonzero(kept[row]).tolist()) == expected, row
+
+
+def test_filtered_sampling_draws_the_renormalised_kept_distribution():
+    logits = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -3.0], np.float32)
+    batch = tf.constant(np.tile(logits, (20000, 1)))
+    ids = samplers.sample(batch, 0.8, tf.constant([3, 4]), top_k=5, top_p=0.8).numpy()
+    kept = sorted(numpy_kept(logits, 0.8, 5, 0.8))
+    expected = np.zeros(6)
+    expected[kept] = np.exp(logits[kept] / 0.8) / np.exp(logits[kept] / 0.8).sum()
+    np.testing.assert_allclose(np.bincount(ids, minlength=6) / len(ids), expected, atol=0.015)
+    # no filter: exactly the draws of plain temperature sampling with the same seed
+    plain = samplers.sample(batch[:500], 0.8, tf.constant([3, 4])).numpy()
+    unfiltered = samplers.sample(batch[:500], 0.8, tf.constant([3, 4]), top_k=0, top_p=1.0)
+    assert (unfiltered.numpy() == plain).all()
+
+
+def test_generation_ends_after_the_first_stop_string_of_its_row(generator):
     prompts = ["ab c", "p", "hello."]
-    expected = generator.generate(prompts, 30)
-
-    served = tf.saved_model.load(str(version)).signatures["serving_default"]
-    per_row = served(
-        prompt=tf.constant(prompts), length=tf.constant([5, 30, 1]),
-        temperature=tf.constant([0.0, 0.0, 1.0]),
-    )["generated"].numpy()
-    assert [len(s.decode()) for s in per_row] == [5, 30, 1]
-    assert per_row[0].decode() == expected[0][:5] and per_row[1].decode() == expected[1]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="length must be at least 1"):
-        served(prompt=tf.constant(["a"]), length=tf.constant(0), temperature=tf.constant(0.0))
-
-    child = fresh_python(
-        f"""
-        import sys, tensorflow as tf
-        served = tf.saved_model.load({str(version)!r}).signatures["serving_default"]
-        out = served(prompt=tf.constant({prompts!r}), length=tf.constant(30),
-                     temperature=tf.constant(0.0))["generated"].numpy()
-        assert not any(m.startswith(("keras_models", "trainers", "tf_keras")) for m in sys.modules)
-        print(repr([s.decode("utf-8") for s in out]))
-        """
-    )
-    assert child.stdout.strip().splitlines()[-1] == repr(expected)
+    full = generator.generate(prompts, 40)
+    stops = [full[0][5:7], full[1][12], "€"]  # the last never occurs
+    stopped = generator.generate(prompts, 40, stop=stops)
+    for text, whole in zip(stopped, full, strict=True):
+        ends = [whole.find(s) + len(s) for s in stops if s in whole]
+        assert text == whole[: min(ends, default=len(whole))]
+    assert stopped[0].endswith(stops[0]) and len(stopped[0]) <= 7
 
 
-def test_non_finite_logits_are_one_clear_error_not_an_out_of_vocabulary_draw(
-    vocabulary_file, tmp_path, capsys
-):
-    from trainers import cli
-
-    model = make_model()
-    model.dense.bias.assign(tf.fill(model.dense.bias.shape, float("nan")))
-    diverged = CharGenerator(model, vocabulary_file)
-    with pytest.raises(NonFiniteLogits, match="logits are not finite"):
-        diverged.generate("ab", 5, temperature=1.0)
-    version = export_saved_model(
-        diverged, "char_lstm", signatures={"serving_default": diverged.serving_default},
-        root=tmp_path,
-    )
-    assert cli.main(["text", "sample", "--model", str(version), "--temperature", "1"]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == [
-        f"seqgraph text: error: {version}: the model's logits are not finite: its training "
-        "diverged; train it again with a lower learning rate"
-    ]
+def test_the_seed_reproduces_a_sample(generator):
+    first = generator.generate(["ab", "c"], 40, temperature=1.0, seed=7, top_p=0.9)
+    assert generator.generate(["ab", "c"], 40, temperature=1.0, seed=7, top_p=0.9) == first
+    assert generator.generate(["ab", "c"], 40, temperature=1.0, seed=8, top_p=0.9) != first

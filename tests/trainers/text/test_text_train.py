@@ -104,7 +104,7 @@ def test_interrupted_training_resumes_and_writes_samples_plots_history_and_expor
     samples = (run_dir / "samples.md").read_text(encoding="utf-8")
     assert [f"({k}/3 of training)" in samples for k in (1, 2, 3)] == [True] * 3
     assert samples.count("**greedy, start") == 3 * 5 * 2
-    for t in ("T = 0.5 (τ = 2)", "T = 1.0 (τ = 1)", "T = 2.0 (τ = 0.5)"):
+    for t in ("T = 0.5 (τ = 2)", "T = 1.0 (τ = 1)", "T = 2.0 (τ = 0.5)", "top-p 0.9 (T = 1)"):
         assert samples.count(t) == 3 * 2
     assert list((run_dir / "tensorboard" / "samples").glob("events.out.tfevents.*"))
     result = json.loads((run_dir / "result.json").read_text())
