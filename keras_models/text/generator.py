@@ -131,8 +131,8 @@ class CharGenerator(tf.Module):
 
     def _batch_check(self, name, batch):
         most = self.serving_limits.max_batch
-        return _check(batch <= most, f"{name}: at most {most} rows per request (the export's "
-                      "max_batch), got {}", batch)
+        return _check(batch <= most, f"{name}: at most {most} rows per request (max_batch of this "
+                      "export), got {}", batch)
 
     @staticmethod
     def _per_row(name, value, batch):
@@ -148,7 +148,7 @@ class CharGenerator(tf.Module):
         most = self.serving_limits.max_length
         return [
             _check(tf.reduce_all((length >= 1) & (length <= most)),
-                   f"length must be in [1, {most}] (the export's max_length), got {{}}", length),
+                   f"length must be in [1, {most}] (max_length of this export), got {{}}", length),
             _check(tf.reduce_all(tf.math.is_finite(temperature) & (temperature >= 0)),
                    "temperature must be a finite number >= 0 (0 is greedy), got {}", temperature),
             _check(tf.reduce_all(top_k >= 0), "top_k must be >= 0 (0 keeps every id), got {}",
@@ -286,7 +286,7 @@ class CharGenerator(tf.Module):
         with tf.control_dependencies([self._batch_check("prompt", batch)]):
             code_points, checks = self._text_checks(
                 "prompt", prompt, self.serving_limits.max_prompt_length,
-                "the export's max_prompt_length")
+                "max_prompt_length of this export")
         with tf.control_dependencies(checks):
             ids = self._ids(code_points)
             padded = tf.transpose(ids.to_tensor())  # [time, batch]
@@ -329,8 +329,8 @@ class CharGenerator(tf.Module):
         checks = [
             self._batch_check("state", batch),
             _check(tf.shape(state)[1] == self.state_size,
-                   f"state must have {self.state_size} columns (this model's state size, from "
-                   "stream_start), got shape {}", tf.shape(state)),
+                   f"state must have {self.state_size} columns (the state size of this "
+                   "model, from stream_start), got shape {}", tf.shape(state)),
         ]
         with tf.control_dependencies(checks):
             per_row = [self._per_row(name, value, batch) for name, value in

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from run_helpers import TEXT, write_corpus
 
@@ -25,8 +26,23 @@ def _files(root):
     return sorted(str(p.relative_to(root)) for p in Path(root).rglob("*"))
 
 
-def _write_inputs(folder):
+@pytest.fixture(scope="module")
+def memory_export(tmp_path_factory):
+    """A tiny sequence-memory classifier export, as ``seqgraph memory`` writes them."""
+    from keras_models.models.memory_classifier import build_memory_model
+    from keras_models.serving.memory_classifier import serving_signatures
+    from trainers.core.export import export_saved_model
+
+    model = build_memory_model("lstm", vocab_size=4, num_classes=2, units=4, embedding_dim=2)
+    model(np.zeros((1, 5), np.int32))
+    return export_saved_model(model, "memory_palindrome_lstm_L1",
+                              signatures=serving_signatures(model),
+                              root=tmp_path_factory.mktemp("memory_export"))
+
+
+def _write_inputs(folder, memory_export):
     """The bad files of the sweep, written into ``folder``."""
+    shutil.copytree(memory_export, folder / "saved_models" / "memory_palindrome_lstm_L1" / "1")
     (folder / "empty.txt").write_text("")
     (folder / "binary.bin").write_bytes(bytes(range(256)) * 4)
     (folder / "latin1.txt").write_bytes("café au lait ".encode("latin-1") * 50)
@@ -82,11 +98,11 @@ def test_the_documented_sweep_is_all_here():
 @pytest.mark.parametrize("argv, code, documented", [row[1:] for row in BAD_INPUTS],
                          ids=[row[0] for row in BAD_INPUTS])
 def test_bad_input_gives_the_documented_line_and_writes_nothing(
-    argv, code, documented, tmp_path, monkeypatch, capsys
+    argv, code, documented, tmp_path, monkeypatch, capsys, memory_export
 ):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    _write_inputs(tmp_path)
+    _write_inputs(tmp_path, memory_export)
     before = _files(tmp_path)
     assert main(argv) == code
     err = capsys.readouterr().err
@@ -142,6 +158,24 @@ def test_unknown_prompt_characters_are_generated_from(trained, capsys):
     assert main(["text", "sample", "--model", str(model), "--prompt", "Zé€", "--length", "5"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("Zé€") and len(out[0]) == 3 + 5
+
+
+def test_sampling_flags_reproduce_a_sample_and_the_export_limit_is_one_line(trained, capsys):
+    model = trained / "saved_models" / "char_lstm" / "1"
+    sample = ["text", "sample", "--model", str(model), "--prompt", "the", "a dog", "--length",
+              "30", "--temperature", "1", "--top-k", "5", "--top-p", "0.9", "--seed", "4",
+              "--stop", " o", "."]
+    assert main(sample) == 0
+    first = capsys.readouterr().out
+    assert main(sample) == 0 and capsys.readouterr().out == first
+    for line, prompt in zip(first.splitlines(), ["the", "a dog"], strict=True):
+        text = line[len(prompt):]
+        ends = [text.find(stop) + len(stop) for stop in (" o", ".") if stop in text]
+        assert line.startswith(prompt) and len(text) == min(ends, default=30)
+    line = _assert_one_line_error(
+        capsys, main(["text", "sample", "--model", str(model), "--length", "10001"]),
+        "--length must be at most 10000 for")
+    assert line.endswith("(exported with seqgraph text train --max-length 10000), got 10001")
 
 
 @pytest.mark.parametrize("how", ["corrupt", "truncated"])
