@@ -1,0 +1,228 @@
+"""Serving benchmark: the text-generator export as TensorFlow Serving runs it.
+
+Run by hand from the repository root, on an otherwise idle machine::
+
+    .venv/bin/python bench/serving.py --against b996f68 --write   # beside the export of b996f68
+    .venv/bin/python bench/serving.py --quick                        # a smoke run (no timing)
+
+The model is the seed's size (vocabulary 84, embedding 128, 2 × 256 LSTM) with untrained weights
+(generation costs the same whatever the weights). The parent exports it once with this checkout's
+``CharGenerator`` and, with ``--against REV``, once more with the generator of commit ``REV``
+(its ``generator.py`` and ``samplers.py``, read from git), the same weights. Each measurement
+runs in a fresh process that imports only TensorFlow and loads an export with
+``tf.saved_model.load``, with TensorFlow's default threads and with one intra-op thread (what
+``tensorflow_model_server --tensorflow_intra_op_parallelism=1`` gives), alternating, ``--passes``
+processes each. A process measures (medians of ``--repeats`` calls of ``serving_default``, after
+a warm-up call):
+
+- batch 1, greedy: 1000 and 100 characters from the prompt "The ": characters/s and the cost
+  ratio of 1000 to 100;
+- batch 64 different prompts (20–83 characters), greedy, 1000 characters each: aggregate
+  characters/s, and its ratio to the matmul floor measured in the same process: the time of the
+  products one character needs at batch 64 (``[4H, I] @ [I, 64]`` for the embedding, both
+  layers' ``U h``, the second layer's ``W x``, and the output layer: 1.88 MFLOP per character),
+  each in the faster of the two orientations, in a ``tf.function`` loop;
+- a prompt of 20 000 characters: seconds to the first generated character (``length`` 1).
+
+``--write`` puts the table in docs/benchmarks.md (section "Serving").
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+VOCAB, EMBED, UNITS, LAYERS = 84, 128, 256, 2
+BATCH = 64
+LONG_PROMPT = 20_000
+# The products of one character at batch 64: (rows, columns) of each weight matrix.
+PRODUCTS = [(4 * UNITS, EMBED), (4 * UNITS, UNITS), (4 * UNITS, 2 * UNITS), (VOCAB, UNITS)]
+FLOP_PER_CHARACTER = 2 * sum(rows * columns for rows, columns in PRODUCTS)
+TEXT = ("It was the best of times, it was the worst of times, it was the age of wisdom, it was "
+        "the age of foolishness, it was the epoch of belief, it was the epoch of incredulity. ")
+
+
+def settings(quick):
+    """Lengths and sizes of the measurements (tiny ones with ``quick``: a smoke run)."""
+    if quick:
+        return {"short": 10, "long": 100, "batch": 4, "batch_length": 20, "prompt": 500,
+                "repeats": 1, "floor_repeats": 5}
+    return {"short": 100, "long": 1000, "batch": BATCH, "batch_length": 1000,
+            "prompt": LONG_PROMPT, "repeats": 7, "floor_repeats": 200}
+
+
+# ----- the parent: exports
+
+
+def previous_generator(rev, folder):
+    """The ``CharGenerator`` class of commit ``rev``, with that commit's samplers."""
+    import importlib
+
+    for name in ("generator", "samplers"):
+        source = subprocess.run(["git", "show", f"{rev}:keras_models/text/{name}.py"], cwd=ROOT,
+                                check=True, capture_output=True, text=True).stdout
+        source = source.replace("from keras_models.text import samplers",
+                                "import previous_samplers as samplers")
+        (Path(folder) / f"previous_{name}.py").write_text(source, encoding="utf-8")
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("previous_generator").CharGenerator
+
+
+def export_models(folder, against):
+    """``{style: export folder}`` of the seed-size model, same weights in each style."""
+    from keras_models.backend import tf
+
+    from keras_models.models.char_language_model import CharModel
+    from keras_models.text.generator import CharGenerator
+    from keras_models.text.vocabulary import write_vocabulary
+    from trainers.core.export import export_saved_model
+
+    tf.random.set_seed(0)
+    vocabulary = Path(folder) / "vocabulary.txt"
+    write_vocabulary(vocabulary, [chr(32 + i) for i in range(VOCAB - 1)])
+    model = CharModel(VOCAB, EMBED, UNITS, LAYERS)
+    generator = CharGenerator(model, vocabulary)
+    exports = {"this checkout": export_saved_model(
+        generator, "new", signatures=generator.export_signatures(), root=folder)}
+    if against:
+        previous = previous_generator(against, folder)(model, vocabulary)
+        exports[f"{against} (previous)"] = export_saved_model(
+            previous, "previous", signatures={"serving_default": previous.serving_default},
+            root=folder)
+    return exports
+
+
+# ----- a child: one export, one thread setting
+
+
+def timed(call, repeats):
+    call()  # warm-up: the first call builds the graph's kernels
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_floor(tf, repeats):
+    """Seconds of the products of one character at batch 64, each in its faster orientation."""
+    total = 0.0
+    for rows, columns in PRODUCTS:
+        best = []
+        for shape_a, shape_b in (((rows, columns), (columns, BATCH)),
+                                 ((BATCH, columns), (columns, rows))):
+            a, b = tf.random.normal(shape_a), tf.random.normal(shape_b)
+
+            @tf.function
+            def loop(a, b):
+                out = tf.zeros((a.shape[0], b.shape[1]))
+                for _ in tf.range(repeats):
+                    out += tf.matmul(a, b)
+                return out
+
+            best.append(timed(lambda a=a, b=b: loop(a, b).numpy(), 3) / repeats)
+        total += min(best)
+    return total
+
+
+def child(args):
+    import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    size = settings(args.quick)
+    serve = tf.saved_model.load(args.child).signatures["serving_default"]
+
+    def generate(prompts, length):
+        return lambda: serve(prompt=tf.constant(prompts), length=tf.constant(length),
+                             temperature=tf.constant(0.0))["generated"].numpy()
+
+    short = timed(generate(["The "], size["short"]), size["repeats"])
+    long = timed(generate(["The "], size["long"]), size["repeats"])
+    prompts = [(TEXT * 2)[i:i + 20 + i] for i in range(size["batch"])]
+    batch = timed(generate(prompts, size["batch_length"]), size["repeats"])
+    long_prompt = (TEXT * (size["prompt"] // len(TEXT) + 1))[: size["prompt"]]
+    first = timed(generate([long_prompt], 1), max(1, size["repeats"] // 2))
+    floor = matmul_floor(tf, size["floor_repeats"])
+    print(json.dumps({
+        "batch1": size["long"] / long, "cost_ratio": long / short,
+        "batch": size["batch"] * size["batch_length"] / batch,
+        "floor": BATCH / floor,
+        "first_character": first,
+    }))
+
+
+# ----- the parent: processes, table
+
+
+def run_child(path, threads, quick):
+    command = [sys.executable, __file__, "--child", str(path), "--threads", str(threads)]
+    command += ["--quick"] if quick else []
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def markdown(results, size):
+    lines = [
+        f"| export | threads | batch 1: characters/s ({size['long']}) | {size['long']} ÷ "
+        f"{size['short']} cost | batch {size['batch']}: characters/s | floor characters/s | "
+        f"÷ floor | {size['prompt']}-character prompt: first character |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (style, threads), runs in results.items():
+        median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        lines.append(
+            f"| {style} | {'default' if threads == 0 else threads} | {median['batch1']:,.0f} | "
+            f"{median['cost_ratio']:.1f}× | {median['batch']:,.0f} | {median['floor']:,.0f} | "
+            f"{median['batch'] / median['floor']:.2f} | {median['first_character']:.3f} s |")
+    lines += ["", f"Medians over {len(runs)} process(es) per row; targets: ≥ 8 000 characters/s "
+              "at batch 1 with both thread settings, 1000 characters ≤ 11× the cost of 100, "
+              "batch 64 ≥ 0.6 of the floor, first character of a 20 000-character prompt "
+              "≤ 0.5 s."]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--against", metavar="REV",
+                        help="also measure the export of the generator at this git commit")
+    parser.add_argument("--passes", type=int, default=3,
+                        help="processes per export and thread setting, run alternately")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--write", action="store_true",
+                        help="replace this result in docs/benchmarks.md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick and args.write:
+        parser.error("--quick is a smoke run; its figures are not results (drop --write)")
+    if args.child:
+        return child(args)
+    from bench.results import load_average, provenance, write_result
+
+    load_at_start = load_average()
+    with tempfile.TemporaryDirectory() as folder:
+        exports = export_models(folder, args.against)
+        results = {(style, threads): [] for style in exports for threads in (0, 1)}
+        for _ in range(args.passes):
+            for style, threads in results:
+                results[style, threads].append(run_child(exports[style], threads, args.quick))
+                print(style, threads, results[style, threads][-1], flush=True)
+    text = markdown(results, settings(args.quick))
+    print(text)
+    if args.write:
+        write_result("Serving", "serving", f"{provenance(load_at_start)}\n\n{text}")
+
+
+if __name__ == "__main__":
+    main()
