@@ -184,22 +184,39 @@ class CharGenerator(tf.Module):
 
     @staticmethod
     def _read(steps, ids, lengths, states):
-        """The states after each row's prompt: ``ids [time, batch]`` (padded), ``lengths``."""
-        prompt_steps = tf.shape(ids)[0]
-        iterations = tf.where(prompt_steps > 0, prompt_steps + len(states) - 1, 0)
+        """The states after each row's prompt: ``ids [time, batch]`` (padded), ``lengths``.
 
-        def body(t, states):
-            x = steps.embed(tf.gather(ids, tf.minimum(t, prompt_steps - 1)))
-            new_states = []
-            for index, state in enumerate(states):
-                active = (t - index >= 0) & (t - index < lengths)
-                inputs = x if index == 0 else states[index - 1][0]
-                _, updated = steps.layer(index, inputs, state)
-                new_states.append(tuple(steps.select(active, new, old)
-                                        for new, old in zip(updated, state, strict=True)))
-            return t + 1, new_states
+        Iteration ``t`` runs layer ``l`` on character ``t − l`` where ``0 ≤ t − l < lengths``.
+        When every prompt has the padded length, the iterations in which every layer is inside
+        its prompt (``layers − 1 ≤ t < time``) run without those masks.
+        """
+        prompt_steps, layers = tf.shape(ids)[0], len(states)
+        end = tf.where(prompt_steps > 0, prompt_steps + layers - 1, 0)
+        ends = [lengths + index for index in range(layers)]  # layer index reads until t < this
 
-        return tf.while_loop(lambda t, _: t < iterations, body, (0, states))[1]
+        def run(start, stop, states, masked):
+            def body(t, states):
+                x = steps.embed(tf.gather(ids, tf.minimum(t, prompt_steps - 1)))
+                new_states = []
+                for index, state in enumerate(states):
+                    inputs = x if index == 0 else states[index - 1][0]
+                    _, updated = steps.layer(index, inputs, state)
+                    if masked:
+                        active = (t >= index) & (t < ends[index])
+                        updated = [steps.select(active, new, old)
+                                   for new, old in zip(updated, state, strict=True)]
+                    new_states.append(tuple(updated))
+                return t + 1, new_states
+
+            return tf.while_loop(lambda t, _: t < stop, body, (start, states))[1]
+
+        uniform = tf.reduce_all(lengths == prompt_steps)
+        first = tf.minimum(layers - 1, end)
+        last = tf.maximum(prompt_steps, first)  # [first, last): every layer inside its prompt
+        states = run(0, first, states, True)
+        states = tf.cond(uniform, lambda: run(first, last, states, False),
+                         lambda: run(first, last, states, True))
+        return run(last, end, states, True)
 
     @staticmethod
     def _continue(steps, states, lengths, choose, stops=None):
@@ -379,9 +396,8 @@ class CharGenerator(tf.Module):
                 top_p=tf.constant(float(top_p)), seed=tf.constant(int(seed), tf.int64),
                 stop=tf.constant([stops], tf.string))
         except tf.errors.InvalidArgumentError as error:
-            if NON_FINITE_LOGITS in error.message:
-                raise NonFiniteLogits(NON_FINITE_LOGITS) from None
-            raise UsageError(first_failed_check(error.message)) from None
+            failed = first_failed_check(error.message)
+            raise (NonFiniteLogits if failed == NON_FINITE_LOGITS else UsageError)(failed) from None
         return [s.decode("utf-8") for s in out["generated"].numpy()]
 
 
