@@ -22,7 +22,7 @@ class CharModel(keras.Model):
     ``states`` one list of tensors per RNN layer (``[h, c]`` for LSTMs, each ``[batch, units]``),
     zeros when None. Returns logits ``[batch, time, vocab_size]``, and the final states too when
     ``return_state``. ``step(ids, states)`` advances one character (``ids`` ``[batch]``) by
-    calling the cells directly, which is what the generation loop uses.
+    calling the cells directly (the reference the generator's loops are tested against).
 
     Args:
         vocab_size: number of ids, out-of-vocabulary id included.

@@ -310,14 +310,20 @@ class CharGenerator(tf.Module):
         lengths = tf.cast(ids.row_lengths(), tf.int32)
         return self._read(steps, padded, lengths, steps.initial(batch))
 
-    def _request(self, prompt, length, temperature, top_k, top_p, seed, stop=None):
-        batch = tf.shape(prompt)[0]
-        with tf.control_dependencies([self._batch_check("prompt", batch)]):
+    def _sampling_inputs(self, batch, length, temperature, top_k, top_p, checks):
+        """``length``, ``temperature``, ``top_k`` and ``top_p`` as ``[batch]``, after ``checks``
+        and the checks of their shapes and values."""
+        with tf.control_dependencies(checks):
             per_row = [self._per_row(name, value, batch) for name, value in
                        (("length", length), ("temperature", temperature), ("top_k", top_k),
                         ("top_p", top_p))]
         with tf.control_dependencies(self._sampling_checks(length, temperature, top_k, top_p)):
-            per_row = [tf.identity(value) for value in per_row]
+            return [tf.identity(value) for value in per_row]
+
+    def _request(self, prompt, length, temperature, top_k, top_p, seed, stop=None):
+        batch = tf.shape(prompt)[0]
+        per_row = self._sampling_inputs(batch, length, temperature, top_k, top_p,
+                                        [self._batch_check("prompt", batch)])
         steps = steps_for(self.model)
         states = self._prompt_states(steps, prompt)
         generated, stopped, _, finite = self._generate(steps, states, *per_row, seed, stop)
@@ -348,17 +354,13 @@ class CharGenerator(tf.Module):
             _check(tf.shape(state)[1] == self.state_size,
                    f"state must have {self.state_size} columns (the state size of this "
                    "model, from stream_start), got shape {}", tf.shape(state)),
+            _check(tf.reduce_all(tf.math.is_finite(state)), "state must be finite"),
         ]
-        with tf.control_dependencies(checks):
-            per_row = [self._per_row(name, value, batch) for name, value in
-                       (("length", length), ("temperature", temperature), ("top_k", top_k),
-                        ("top_p", top_p))]
-        checks = self._sampling_checks(length, temperature, top_k, top_p) + [
-            _check(tf.reduce_all(tf.math.is_finite(state)), "state must be finite")]
-        with tf.control_dependencies(checks):
-            per_row = [tf.identity(value) for value in per_row]
+        per_row = self._sampling_inputs(batch, length, temperature, top_k, top_p, checks)
         steps = steps_for(self.model)
-        generated, _, states, finite = self._generate(steps, steps.unpack(state), *per_row, seed)
+        with tf.control_dependencies(per_row):  # after every check
+            states = steps.unpack(state)
+        generated, _, states, finite = self._generate(steps, states, *per_row, seed)
         return _finite_or_fail(finite, {"generated": generated, "state": steps.pack(states)})
 
     @tf.function(input_signature=[])
