@@ -85,12 +85,20 @@ class CharGenerator(tf.Module):
         super().__init__(name=name)
         limits = limits or ServingLimits()
         limits.validate()
-        self.model = model
         self.serving_limits = limits
         self.ids_from_code_points, self.code_points_from_ids = code_point_tables(
             vocabulary_path, model.vocab_size)
         model(tf.zeros((1, 1), tf.int32))  # build the cells so the steps can call them
+        # The export needs the model's variables, not its Keras functions (tracing those for
+        # the SavedModel took most of an export's time): track the variables, hold the model.
+        self.model_variables = list(model.variables)
+        self._model = _Held(model)
         self.state_size = sum(sum(tf.nest.flatten(rnn.cell.state_size)) for rnn in model.rnns)
+
+    @property
+    def model(self):
+        """The ``CharModel`` (not part of the SavedModel; its variables are)."""
+        return self._model.value
 
     # ----- text and ids
 
@@ -320,12 +328,12 @@ class CharGenerator(tf.Module):
         with tf.control_dependencies(self._sampling_checks(length, temperature, top_k, top_p)):
             return [tf.identity(value) for value in per_row]
 
-    def _request(self, prompt, length, temperature, top_k, top_p, seed, stop=None):
+    def _request(self, prompt, length, temperature, top_k, top_p, seed, stop):
         batch = tf.shape(prompt)[0]
         per_row = self._sampling_inputs(batch, length, temperature, top_k, top_p,
                                         [self._batch_check("prompt", batch)])
         steps = steps_for(self.model)
-        states = self._prompt_states(steps, prompt)
+        states = steps.unpack(self.stream_start(prompt)["state"])  # one traced prompt pass
         generated, stopped, _, finite = self._generate(steps, states, *per_row, seed, stop)
         return _finite_or_fail(finite, {"generated": generated, "stopped": stopped})
 
@@ -334,7 +342,8 @@ class CharGenerator(tf.Module):
     @tf.function(input_signature=[PROMPT, LENGTH, TEMPERATURE])
     def serving_default(self, prompt, length, temperature):
         seed = tf.random.uniform([], maxval=tf.int64.max, dtype=tf.int64)
-        out = self._request(prompt, length, temperature, tf.constant(0), tf.constant(1.0), seed)
+        out = self.generate_signature(prompt, length, temperature, tf.constant(0),
+                                      tf.constant(1.0), seed, tf.constant(""))
         return {"generated": out["generated"]}
 
     @tf.function(input_signature=[PROMPT, LENGTH, TEMPERATURE, TOP_K, TOP_P, SEED, STOP])
@@ -401,6 +410,13 @@ class CharGenerator(tf.Module):
             failed = first_failed_check(error.message)
             raise (NonFiniteLogits if failed == NON_FINITE_LOGITS else UsageError)(failed) from None
         return [s.decode("utf-8") for s in out["generated"].numpy()]
+
+
+class _Held:
+    """A value a ``tf.Module`` keeps out of its SavedModel's object graph."""
+
+    def __init__(self, value):
+        self.value = value
 
 
 def _finite_or_fail(finite, outputs):
