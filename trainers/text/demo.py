@@ -32,8 +32,9 @@ def run(run_dir, saved_models):
         f"(training accuracy {result['accuracy']:.3f}), "
         f"{result['train_seconds']:.0f} s of training.",
         "",
-        f"Run folder `{result['run_dir']}`: `samples.md` (greedy and T = 0.5, 1, 2 samples after "
-        "1/3, 2/3 and 3/3 of training), `loss.png`, `accuracy.png`, TensorBoard logs.",
+        f"Run folder `{result['run_dir']}`: `samples.md` (greedy, T = 0.5, 1, 2 and top-p 0.9 "
+        "samples after 1/3, 2/3 and 3/3 of training), `loss.png`, `accuracy.png`, TensorBoard "
+        "logs.",
         "",
         f"Export `{result['export']}`; its `serving_default` completes `{PROMPT}`:",
         "",
