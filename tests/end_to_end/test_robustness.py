@@ -178,6 +178,30 @@ def test_sampling_flags_reproduce_a_sample_and_the_export_limit_is_one_line(trai
     assert line.endswith("(exported with seqgraph text train --max-length 10000), got 10001")
 
 
+def test_an_export_older_than_the_sampling_options_still_answers(tmp_path, capsys):
+    """An export with only ``serving_default(prompt, length, temperature)``, as before
+    ``generate``: plain requests work, the newer options are one line."""
+    from keras_models.backend import tf
+
+    from keras_models.text.generator import LENGTH, PROMPT, TEMPERATURE
+
+    class Previous(tf.Module):
+        @tf.function(input_signature=[PROMPT, LENGTH, TEMPERATURE])
+        def serving_default(self, prompt, length, temperature):
+            return {"generated": tf.strings.substr(prompt, 0, length)}
+
+    module = Previous()
+    tf.saved_model.save(module, str(tmp_path / "old"), signatures={
+        "serving_default": module.serving_default})
+    assert main(["text", "sample", "--model", str(tmp_path / "old"), "--prompt", "abc",
+                 "--length", "2"]) == 0
+    assert capsys.readouterr().out == "abcab\n"
+    _assert_one_line_error(
+        capsys, main(["text", "sample", "--model", str(tmp_path / "old"), "--top-p", "0.5"]),
+        f"{tmp_path / 'old'} predates --top-k, --top-p, --stop and --seed; export it again with "
+        "seqgraph text train")
+
+
 @pytest.mark.parametrize("how", ["corrupt", "truncated"])
 def test_broken_backup_is_one_line_on_resume(trained, how, tmp_path, monkeypatch, capsys):
     """An unfinished run whose backup is unreadable: the rerun says so instead of a traceback."""
