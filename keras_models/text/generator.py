@@ -252,12 +252,12 @@ class CharGenerator(tf.Module):
             return tf.transpose(ids.stack()), lengths, tf.zeros([batch], tf.bool), states
 
         stop_ids, valid = stops
-        width = tf.shape(stop_ids)[2]
+        width, beyond_stop = tf.shape(stop_ids)[2], stop_ids < 0
 
         def body(t, states, ids, recent, ended, kept, stopped):
             next_ids, states, ids = step(t, states, ids)
             recent = tf.concat([next_ids[:, None], recent], axis=1)[:, :width]
-            matches = tf.reduce_all((recent[:, None, :] == stop_ids) | (stop_ids < 0), axis=-1)
+            matches = tf.reduce_all((recent[:, None, :] == stop_ids) | beyond_stop, axis=-1)
             hit = tf.reduce_any(matches & valid, axis=-1) & ~ended
             return (t + 1, states, ids, recent, ended | hit | (t + 1 >= lengths),
                     tf.where(hit, t + 1, kept), stopped | hit)
