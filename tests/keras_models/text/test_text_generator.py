@@ -140,7 +140,7 @@ def test_vocabulary_of_another_model_is_rejected(tmp_path):
 def states_by_steps(model, prompt):
     """The states after ``prompt``, one ``CharModel.step`` per character, batch-major and
     flattened as the ``state`` of ``stream_start``."""
-    ids = vocab.encode(prompt, vocab.make_lookup(VOCABULARY)) if prompt else []
+    ids = [int(i) for i in vocab.encode(prompt, VOCABULARY)]
     states = model.initial_states(1)
     for i in ids:
         _, states = model.step(tf.constant([i]), states)
@@ -165,7 +165,7 @@ def test_reading_the_prompts_in_one_pass_equals_one_step_per_character(vocabular
 
 def greedy_by_steps(model, prompt, length):
     """The argmax chain from the states after ``prompt`` (zero states when empty)."""
-    ids = vocab.encode(prompt, vocab.make_lookup(VOCABULARY)) if prompt else []
+    ids = [int(i) for i in vocab.encode(prompt, VOCABULARY)]
     states = model.initial_states(1)
     for i in ids:
         _, states = model.step(tf.constant([i]), states)
