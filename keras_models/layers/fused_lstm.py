@@ -1,14 +1,14 @@
 """``keras.layers.RNN`` over an LSTM cell, with a fused whole-sequence path when nothing forbids it.
 
-For ``LSTMCell`` and ``PeepholeLSTMCell`` (both variants): same weights, outputs, states and config
-as the per-step layer; unmasked, forward, non-stateful float32 calls whose length is known when the
-graph is built (at most ``MAX_FUSED_STEPS``) run the cell's op of ``lstm_sequence`` (an unrolled
-loop with one feature-major matmul per step, BPTT by hand) instead of calling the cell once per
-step. ``LSTMCell`` takes ``native_lstm_sequence`` (the same equations in compiled ops) when
-``native_lstm`` could build them, except while a SavedModel is being written. Anything else (a
-mask, ``go_backwards``, ``stateful``, ``unroll``, another dtype, a length unknown or longer) falls
-back to ``keras.layers.RNN``. ``call_on_ids`` runs the layer on an embedding lookup, folding the
-lookup into the input kernel when that is cheaper.
+For ``LSTMCell`` and ``PeepholeLSTMCell`` (both variants): same weights, outputs, states, masking
+and config as the per-step layer. Forward, non-stateful float32 calls run the whole sequence as one
+op instead of calling the cell once per step: ``native_sequence`` (compiled ops, any length, with or
+without a mask) when ``native_lstm`` could build them, except while a SavedModel is being written;
+otherwise the cell's TensorFlow loop of ``lstm_sequence`` (unrolled, one feature-major matmul per
+step, BPTT by hand) for unmasked calls whose length is known when the graph is built and at most
+``MAX_FUSED_STEPS``. Anything else falls back to ``keras.layers.RNN`` and logs one warning line
+(shown by ``--verbose``) naming the reason. ``call_on_ids`` runs the layer on an embedding lookup,
+folding the lookup into the input kernel when that is cheaper.
 """
 
 from keras_models.backend import keras, tf
@@ -21,26 +21,30 @@ from keras_models.ops.lstm_sequence import (
     lstm_sequence,
     matrix_peephole_sequence,
     native_lstm_on_ids,
-    native_lstm_sequence,
+    native_sequence,
     peephole_lstm_sequence,
 )
 from keras_models.ops.native_lstm import recurrence_ops
 
-# The fused op unrolls its loop: a longer sequence would make a graph slow to build.
+# The TensorFlow loop unrolls its steps: a longer sequence would make a graph slow to build.
 MAX_FUSED_STEPS = 128
+TENSORFLOW_SEQUENCES = {"lstm": lstm_sequence, "classic": peephole_lstm_sequence,
+                        "matrix": matrix_peephole_sequence}
 
 
-def _sequence_of(cell):
-    """The fused op that runs ``cell`` over a whole sequence (None if there is none)."""
+def cell_kind(cell):
+    """``"lstm"``, ``"classic"`` or ``"matrix"`` for our cells, None for any other."""
     if type(cell) is LSTMCell:
-        # A SavedModel must load where only TensorFlow is installed (TensorFlow Serving).
-        if save_context.in_save_context() or recurrence_ops() is None:
-            return lstm_sequence
-        return native_lstm_sequence
+        return "lstm"
     if type(cell) is PeepholeLSTMCell:
-        return {"classic": peephole_lstm_sequence,
-                "matrix": matrix_peephole_sequence}[cell.variant]
+        return cell.variant
     return None
+
+
+def native_loop_available():
+    """Whether the compiled loop can run here: it was built, and no SavedModel is being written
+    (a SavedModel must load where only TensorFlow is installed, TensorFlow Serving included)."""
+    return not save_context.in_save_context() and recurrence_ops() is not None
 
 
 @keras.saving.register_keras_serializable(package="seqgraph")
@@ -49,41 +53,55 @@ class FusedLSTM(keras.layers.RNN):
 
     Takes the arguments of ``keras.layers.RNN``. Inputs ``[batch, time, input_dim]``; outputs
     as ``keras.layers.RNN``: ``[batch, time, units]`` with ``return_sequences`` else
-    ``[batch, units]``, followed by ``h, c`` with ``return_state``.
+    ``[batch, units]``, followed by ``h, c`` with ``return_state``. A mask ``[batch, time]``
+    holds a row's state where it is false, as in ``keras.layers.RNN``.
     """
 
     def __init__(self, cell, **kwargs):
-        if _sequence_of(cell) is None:
+        if cell_kind(cell) is None:
             raise TypeError("FusedLSTM needs an LSTMCell or a PeepholeLSTMCell, got "
                             f"{type(cell).__name__}")
         super().__init__(cell, **kwargs)
+        self._fallback_noted = False
 
-    def _fusable(self, inputs, mask, constants):
-        return (
-            mask is None
-            and constants is None
-            and not isinstance(inputs, (list, tuple, tf.RaggedTensor))
-            and inputs.dtype == tf.float32
-            and inputs.shape.rank == 3
-            and self._whole_sequence(inputs.shape[1])
-        )
-
-    def _whole_sequence(self, steps):
-        """Whether a forward, non-stateful pass over ``steps`` steps can run as one op."""
-        return (
-            not (self.go_backwards or self.stateful or self.unroll or self.time_major)
-            and steps is not None
-            and 1 <= steps <= MAX_FUSED_STEPS
-        )
+    def per_step_reason(self, inputs, mask=None, constants=None):
+        """Why a call on ``inputs`` (with ``mask``) runs the per-step loop; None if it runs as
+        one op. The compiled loop takes any length and a mask; the TensorFlow loop neither a
+        mask nor a length unknown when the graph is built or above ``MAX_FUSED_STEPS``."""
+        if self.go_backwards or self.stateful or self.unroll or self.time_major:
+            return "go_backwards, stateful, unroll or time_major"
+        if constants is not None or isinstance(inputs, (list, tuple, tf.RaggedTensor)):
+            return "constants, nested or ragged inputs"
+        if inputs.dtype != tf.float32 or inputs.shape.rank != 3:
+            return f"inputs of {inputs.dtype.name} and rank {inputs.shape.rank}"
+        steps = inputs.shape[1]
+        if native_loop_available():
+            return None
+        if mask is not None:
+            return "a mask without the compiled loop"
+        if steps is None or not 1 <= steps <= MAX_FUSED_STEPS:
+            return f"length {steps} without the compiled loop (at most {MAX_FUSED_STEPS})"
+        return None
 
     def call(self, inputs, mask=None, training=None, initial_state=None, constants=None):
-        if not self._fusable(inputs, mask, constants):
+        reason = self.per_step_reason(inputs, mask, constants)
+        if reason is not None:
+            if not (self._fallback_noted or save_context.in_save_context()):
+                tf.get_logger().warning(f"{self.name}: the per-step loop runs ({reason})")
+                self._fallback_noted = True
             return super().call(inputs, mask=mask, training=training,
                                 initial_state=initial_state, constants=constants)
         inputs, (h0, c0), _ = self._process_inputs(inputs, initial_state, None)
-        cell = self.cell
+        cell, kind = self.cell, cell_kind(self.cell)
         weights = [tf.convert_to_tensor(getattr(cell, name)) for name in cell.weight_blocks]
-        hs, h, c = _sequence_of(cell)(inputs, h0, c0, *weights)
+        if native_loop_available():
+            hs, h, c = native_sequence(kind, inputs, h0, c0, *weights, mask=mask)
+        else:
+            hs, h, c = TENSORFLOW_SEQUENCES[kind](inputs, h0, c0, *weights)
+        if mask is not None and self.return_sequences:
+            # keras.layers.RNN outputs zeros until a row's first kept step, then the held h.
+            started = tf.cumsum(tf.cast(mask, tf.int32), axis=1) > 0
+            hs = tf.where(started[:, :, None], hs, tf.zeros_like(hs))
         output = hs if self.return_sequences else h
         return [output, h, c] if self.return_state else output
 
@@ -111,8 +129,10 @@ class FusedLSTM(keras.layers.RNN):
         batch, steps = ids.shape if ids.shape.rank == 2 else (None, None)
         return (
             self.built
-            and _sequence_of(self.cell) is native_lstm_sequence
-            and self._whole_sequence(steps)
+            and cell_kind(self.cell) == "lstm"
+            and native_loop_available()
+            and not (self.go_backwards or self.stateful or self.unroll or self.time_major)
+            and steps is not None
             and embeddings.dtype == tf.float32
             and batch is not None
             and embeddings.shape[0] is not None

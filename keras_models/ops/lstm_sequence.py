@@ -207,49 +207,94 @@ def matrix_peephole_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
     return _run_matrix_peephole(x, h0, c0, kernel, recurrent_kernel, bias)
 
 
-def _native_loop(projected, h0, c0, recurrent_kernel):
-    """Both loops in the compiled ops of ``native_lstm``, from ``W x + b`` already taken.
+NATIVE_CELLS = ("lstm", "classic", "matrix")
 
-    ``projected [T, B, 4H]`` (time-major) → outputs ``h [B, T, H], h_T, c_T``, and the backward
-    function ``(∂L/∂h, ∂L/∂h_T, ∂L/∂c_T) → δZ [T·B, 4H], δh_0, δc_0, ∂U = H_prevᵀ δZ``.
+
+def _native_loop(cell, projected, h0, c0, recurrent_kernel, peephole, keep):
+    """Both loops of ``cell`` (one of ``NATIVE_CELLS``) in the compiled ops of ``native_lstm``,
+    from ``W x + b`` already taken.
+
+    ``projected [T, B, 4H]`` (time-major), ``peephole [3H]`` (classic) or ``[0]``, ``keep [T, B]``
+    bool (false: the row's state is held at that step) or ``[0, 0]`` → outputs
+    ``h [B, T, H], h_T, c_T``, and the backward function ``(∂L/∂h, ∂L/∂h_T, ∂L/∂c_T) →
+    δZ [T·B, 4H], δh_0, δc_0, ∂U = Rᵀ δZ, ∂p``, where R is what ``U`` multiplies: the previous
+    h, or the previous c for ``"matrix"`` (whose ``U [H, 3H]`` meets the first 3H columns of δZ).
     """
     ops = recurrence_ops()
-    units = recurrent_kernel.shape[0]
-    h, c_last, factors, c_factors, forget = ops.seqgraph_lstm_recurrence(
-        projected, recurrent_kernel, h0, c0)
+    units, recurrent_columns = recurrent_kernel.shape
+    h, c, factors, c_factors, carry = ops.seqgraph_recurrence(
+        projected, recurrent_kernel, peephole, h0, c0, keep, cell=cell)
 
     def backward(d_out, d_h_last, d_c_last):
-        d_z, d_h0, d_c0 = ops.seqgraph_lstm_recurrence_grad(
+        d_z, d_h0, d_c0, d_peephole = ops.seqgraph_recurrence_grad(
             tf.transpose(d_out, [1, 0, 2]), d_h_last, d_c_last, recurrent_kernel, factors,
-            c_factors, forget)
+            c_factors, carry, keep, c, c0, cell=cell)
         d_z = tf.reshape(d_z, [-1, 4 * units])
-        h_prev = tf.reshape(tf.concat([h0[None], h[:-1]], axis=0), [-1, units])
-        return d_z, d_h0, d_c0, ops.seqgraph_weight_gradient(h_prev, d_z)
+        first, sequence = (c0, c) if cell == "matrix" else (h0, h)
+        read = tf.reshape(tf.concat([first[None], sequence[:-1]], axis=0), [-1, units])
+        d_recurrent = ops.seqgraph_weight_gradient(read, d_z, columns=recurrent_columns)
+        return d_z, d_h0, d_c0, d_recurrent, d_peephole
 
-    return (tf.transpose(h, [1, 0, 2]), h[-1], c_last), backward
+    return (tf.transpose(h, [1, 0, 2]), h[-1], c[-1]), backward
 
 
-@tf.custom_gradient
-def native_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
-    """``lstm_sequence`` with both loops in the compiled ops of ``native_lstm``; outputs as above.
+def _native_sequence_of(cell):
+    """``(x, keep, h0, c0, W, U, b, p) → h [B, T, H], h_T, c_T``, differentiable, for ``cell``."""
+
+    @tf.custom_gradient
+    def sequence(x, keep, h0, c0, kernel, recurrent_kernel, bias, peephole):
+        inputs, units = x.shape[2], recurrent_kernel.shape[0]
+        steps = tf.shape(x)[1]
+        x_tm = tf.reshape(tf.transpose(x, [1, 0, 2]), [-1, inputs])  # [T·B, I]
+        projected = tf.reshape(tf.matmul(x_tm, kernel) + bias, [steps, -1, 4 * units])
+        outputs, backward = _native_loop(cell, projected, h0, c0, recurrent_kernel, peephole,
+                                         keep)
+
+        def grad(d_out, d_h_last, d_c_last):
+            d_z, d_h0, d_c0, d_recurrent, d_peephole = backward(d_out, d_h_last, d_c_last)
+            d_x = tf.reshape(tf.matmul(d_z, kernel, transpose_b=True), [steps, -1, inputs])
+            return [tf.transpose(d_x, [1, 0, 2]), None, d_h0, d_c0,
+                    recurrence_ops().seqgraph_weight_gradient(x_tm, d_z), d_recurrent,
+                    tf.reduce_sum(d_z, axis=0), d_peephole]
+
+        return outputs, grad
+
+    return sequence
+
+
+_NATIVE_SEQUENCES = {cell: _native_sequence_of(cell) for cell in NATIVE_CELLS}
+
+
+def native_sequence(cell, x, h0, c0, kernel, recurrent_kernel, bias, peephole=None, mask=None):
+    """``cell``'s layer (``"lstm"``, ``"classic"`` or ``"matrix"``, the equations above) over
+    ``x [B, T, I]`` from ``h0, c0 [B, H]``, both loops in the compiled ops of ``native_lstm``:
+    ``h [B, T, H], h_T, c_T``. T need not be known when the graph is built.
 
     Time-major inside (``[T, B, F]``): ``W x + b`` of all steps is one matmul, then the forward
-    loop; the backward loop returns ``δZ [T·B, 4H]``, and ``∂W = Xᵀ δZ``, ``∂U = H_prevᵀ δZ``
-    (the third op), ``δx = δZ Wᵀ`` and ``∂b = Σ δZ`` are one matmul (or sum) each.
+    loop; the backward loop returns ``δZ [T·B, 4H]``, and ``∂W = Xᵀ δZ``, ``∂U = Rᵀ δZ`` (the
+    third op), ``δx = δZ Wᵀ`` and ``∂b = Σ δZ`` are one matmul (or sum) each.
+
+    ``mask [B, T]`` (bool, optional) as in Keras' masked RNN: where it is false, the row's h and c
+    stay as they were (so a left-padded row keeps its initial state until its first token), and
+    the output is the held h. The rows run sorted by their number of kept steps, most first: with
+    left padding, each step's product then covers only the rows that have started.
     """
-    steps, inputs, units = x.shape[1], x.shape[2], recurrent_kernel.shape[0]
-    x_tm = tf.reshape(tf.transpose(x, [1, 0, 2]), [-1, inputs])  # [T·B, I]
-    projected = tf.reshape(tf.matmul(x_tm, kernel) + bias, [steps, -1, 4 * units])
-    outputs, backward = _native_loop(projected, h0, c0, recurrent_kernel)
+    weights = [kernel, recurrent_kernel, bias, tf.zeros([0]) if peephole is None else peephole]
+    if mask is None:
+        return _NATIVE_SEQUENCES[cell](x, tf.zeros([0, 0], tf.bool), h0, c0, *weights)
+    mask = tf.cast(mask, tf.bool)
+    order = tf.argsort(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1), direction="DESCENDING",
+                       stable=True)
+    hs, h, c = _NATIVE_SEQUENCES[cell](
+        tf.gather(x, order), tf.transpose(tf.gather(mask, order)), tf.gather(h0, order),
+        tf.gather(c0, order), *weights)
+    restore = tf.math.invert_permutation(order)
+    return tf.gather(hs, restore), tf.gather(h, restore), tf.gather(c, restore)
 
-    def grad(d_out, d_h_last, d_c_last):
-        d_z, d_h0, d_c0, d_recurrent = backward(d_out, d_h_last, d_c_last)
-        d_x = tf.reshape(tf.matmul(d_z, kernel, transpose_b=True), [steps, -1, inputs])
-        return [tf.transpose(d_x, [1, 0, 2]), d_h0, d_c0,
-                recurrence_ops().seqgraph_weight_gradient(x_tm, d_z), d_recurrent,
-                tf.reduce_sum(d_z, axis=0)]
 
-    return outputs, grad
+def native_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
+    """``lstm_sequence`` with both loops in the compiled ops (``native_sequence("lstm", …)``)."""
+    return native_sequence("lstm", x, h0, c0, kernel, recurrent_kernel, bias)
 
 
 @tf.custom_gradient
@@ -267,10 +312,11 @@ def native_lstm_on_ids(ids, embeddings, h0, c0, kernel, recurrent_kernel, bias):
     ids_tm = tf.reshape(tf.transpose(ids), [-1])  # [T·B], time-major
     rows = tf.matmul(embeddings, kernel) + bias  # [V, 4H]
     projected = tf.reshape(tf.gather(rows, ids_tm), [steps, -1, 4 * units])
-    outputs, backward = _native_loop(projected, h0, c0, recurrent_kernel)
+    outputs, backward = _native_loop("lstm", projected, h0, c0, recurrent_kernel, tf.zeros([0]),
+                                     tf.zeros([0, 0], tf.bool))
 
     def grad(d_out, d_h_last, d_c_last):
-        d_z, d_h0, d_c0, d_recurrent = backward(d_out, d_h_last, d_c_last)
+        d_z, d_h0, d_c0, d_recurrent, _ = backward(d_out, d_h_last, d_c_last)
         per_id = tf.math.unsorted_segment_sum(d_z, ids_tm, vocabulary)  # S [V, 4H]
         return [None, tf.matmul(per_id, kernel, transpose_b=True), d_h0, d_c0,
                 tf.matmul(embeddings, per_id, transpose_a=True), d_recurrent,

@@ -1,5 +1,9 @@
-// The recurrent loop of an LSTM layer over a whole sequence, forward and backward, and its
-// weight gradients: three ops.
+// The recurrent loop of an LSTM-family layer over a whole sequence, forward and backward, and its
+// weight gradients: three ops. One kernel serves three cells (attr `cell`):
+//   "lstm"     the LSTM, gate blocks (i, f, g, o), U [H, 4H] reads h;
+//   "classic"  the LSTM plus diagonal peepholes p = (p_i, p_f, p_o) on c;
+//   "matrix"   the full-matrix peephole LSTM, blocks (f, i, o, c), U [H, 3H] reads c, and the
+//              candidate σ(z_c) has no recurrent term.
 //
 // W x + b for all steps and δx = δZ Wᵀ stay in TensorFlow, as large matmuls; the first two ops
 // run only the chain that must go step by step. Tensors are time-major, [T, B, F] row-major, so
@@ -7,18 +11,34 @@
 // into one block of rows per intra-op thread, and each block runs its whole chain alone: the
 // threads never wait for each other inside the loop.
 //
-// Forward, with z_x = W x_t + b given (gate blocks i, f, g, o):
-//   z = Uᵀ h_{t-1} + z_x ;  i, f, o = σ(z_i, z_f, z_o) ;  g = tanh z_g
-//   c_t = g ⊙ i + c_{t-1} ⊙ f ;  h_t = tanh c_t ⊙ o
-// and the factors the backward needs: a = [g·i(1−i); c_{t-1}·f(1−f); i(1−g²); tanh c_t·o(1−o)],
-// a_c = o(1 − tanh² c_t) and f.
-// Backward, from δh_t = ∂L/∂h_t (every step) and ∂L/∂h_T, ∂L/∂c_T (final states), with
-// U δz_{T+1} taken as ∂L/∂h_T and δc starting at ∂L/∂c_T:
-//   δh = δh_t + U δz_{t+1} ;  δc += δh ⊙ a_c ;  δz = [δc; δc; δc; δh] ⊙ a ;  δc ⊙= f
-// giving δz for every step and δh_0, δc_0. A third op computes the weight gradients from δZ,
-// ∂W = Xᵀ δZ and ∂U = H_prevᵀ δZ, over all steps at once: for these time-major operands
-// Eigen's product is up to 1.6 times faster than TensorFlow's MatMul with transpose_a.
+// Forward, with z_x = W x_t + b given and r = h_{t-1} ("lstm", "classic") or c_{t-1} ("matrix"):
+//   lstm:    z = Uᵀ r + z_x ; i, f, o = σ(z_i, z_f, z_o) ; g = tanh z_g ; c_t = g ⊙ i + c_{t-1} ⊙ f
+//   classic: i, f = σ(z_i + p_i ⊙ c_{t-1}, z_f + p_f ⊙ c_{t-1}) ; o = σ(z_o + p_o ⊙ c_t)
+//   matrix:  f, i, o = σ(Uᵀ r + z_x[f, i, o]) ; s = σ(z_x[c]) ; c_t = s ⊙ i + c_{t-1} ⊙ f
+//   and h_t = tanh c_t ⊙ o.
+// Each step keeps the factors its backward step needs: a [4H] (δz = δc or δh times a, block by
+// block), a_c [H] (δc += δh ⊙ a_c) and the carry f' [H] (δc_{t-1} = δc ⊙ f' + …):
+//   lstm:    a = [g·i(1−i); c_{t-1}·f(1−f); i(1−g²); tanh c_t·o(1−o)], a_c = o(1−tanh² c_t), f' = f
+//   classic: a as lstm, a_c += a_o ⊙ p_o, f' = f + a_i ⊙ p_i + a_f ⊙ p_f
+//   matrix:  a = [c_{t-1}·f(1−f); s·i(1−i); tanh c_t·o(1−o); i·s(1−s)], a_c as lstm, f' = f.
+// Backward, from δh_t = ∂L/∂h_t (every step) and ∂L/∂h_T, ∂L/∂c_T (final states):
+//   δh = δh_t + carry_h ;  δc += δh ⊙ a_c ;  δz = δc ⊙ a except the o block, δh ⊙ a_o ;  δc ⊙= f'
+//   lstm, classic: carry_h = U δz (h_{t-1}'s gradient) ;  matrix: carry_h = 0, δc += U δz_{f,i,o}
+//   classic also sums ∂p_i = Σ δz_i ⊙ c_{t-1}, ∂p_f = Σ δz_f ⊙ c_{t-1}, ∂p_o = Σ δz_o ⊙ c_t.
+//
+// A mask keep [T, B] (optional, [0] for none) holds a row's state where it is false, as Keras'
+// masked RNN does: h_t = h_{t-1}, c_t = c_{t-1}. Backward such a step passes δh and δc on
+// unchanged and has δz = 0. The product of a step covers only the span of its block's kept rows,
+// and blocks are cut so that each holds about the same number of kept steps; rows sorted by
+// their number of kept steps make those spans exactly the kept rows (left padding).
+//
+// A third op computes the weight gradients from δZ, ∂W = Xᵀ δZ and ∂U = Rᵀ δZ, over all steps at
+// once: for these time-major operands Eigen's product is up to 1.6 times faster than
+// TensorFlow's MatMul with transpose_a.
 #include <algorithm>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "Eigen/Core"
 #include "tensorflow/core/framework/op.h"
@@ -39,8 +59,12 @@ using tensorflow::shape_inference::InferenceContext;
 using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>;
 using MatrixMap = Eigen::Map<Matrix>;
 using ConstMatrixMap = Eigen::Map<const Matrix>;
+using StridedMatrixMap = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
+using Array = Eigen::ArrayXf;
 using Column = Eigen::Map<Eigen::ArrayXf>;
 using ConstColumn = Eigen::Map<const Eigen::ArrayXf>;
+
+enum class Cell { kLstm, kClassic, kMatrix };
 
 // Fewer columns than this per block and the matmuls get too thin to pay for a thread.
 constexpr int64_t kMinColumnsPerBlock = 8;
@@ -51,226 +75,448 @@ auto Sigmoid(const Expression& x) {
   return (x * 0.5f).tanh() * 0.5f + 0.5f;
 }
 
-// Runs work(first, count) on [first, first + count) of [0, size), one contiguous block per
-// intra-op thread (blocks of at least kMinColumnsPerBlock); the calling thread takes the first.
-template <typename Work>
-void ForEachBlock(OpKernelContext* context, int64_t size, const Work& work) {
-  auto* pool = context->device()->tensorflow_cpu_worker_threads()->workers;
+// Block bounds over [0, size), one block per intra-op thread (at least kMinColumnsPerBlock
+// columns each): of equal size, or with `cost` (one entry per column) of about equal cost.
+std::vector<int64_t> BlockBounds(int64_t threads, int64_t size, const std::vector<int64_t>* cost) {
   const int64_t blocks =
-      std::max<int64_t>(1, std::min<int64_t>(pool->NumThreads(), size / kMinColumnsPerBlock));
+      std::max<int64_t>(1, std::min<int64_t>(threads, size / kMinColumnsPerBlock));
+  std::vector<int64_t> bounds(blocks + 1, size);
+  bounds[0] = 0;
+  if (cost == nullptr) {
+    for (int64_t k = 1; k < blocks; ++k) bounds[k] = size * k / blocks;
+    return bounds;
+  }
+  int64_t total = 0;
+  for (int64_t c : *cost) total += c;
+  int64_t sum = 0, column = 0;
+  for (int64_t k = 1; k < blocks; ++k) {
+    while (column < size && (sum + (*cost)[column]) * blocks <= total * k) sum += (*cost)[column++];
+    // Keep every block at least kMinColumnsPerBlock wide.
+    bounds[k] = std::clamp(column, bounds[k - 1] + kMinColumnsPerBlock,
+                           size - (blocks - k) * kMinColumnsPerBlock);
+  }
+  return bounds;
+}
+
+// Runs work(first, count) on each block of `bounds`; the calling thread takes the first.
+template <typename Work>
+void ForEachBlock(OpKernelContext* context, const std::vector<int64_t>& bounds,
+                  const Work& work) {
+  auto* pool = context->device()->tensorflow_cpu_worker_threads()->workers;
+  const int64_t blocks = bounds.size() - 1;
   tensorflow::BlockingCounter done(blocks - 1);
   for (int64_t k = 1; k < blocks; ++k) {
-    pool->Schedule([&work, &done, size, blocks, k] {
-      const int64_t first = size * k / blocks;
-      work(first, size * (k + 1) / blocks - first);
+    pool->Schedule([&work, &done, &bounds, k] {
+      work(bounds[k], bounds[k + 1] - bounds[k]);
       done.DecrementCount();
     });
   }
-  work(0, size / blocks);
+  work(bounds[0], bounds[1] - bounds[0]);
   done.Wait();
 }
 
-class LstmRecurrenceOp : public OpKernel {
+template <typename Work>
+void ForEachBlock(OpKernelContext* context, int64_t size, const Work& work) {
+  const int64_t threads = context->device()->tensorflow_cpu_worker_threads()->workers->NumThreads();
+  ForEachBlock(context, BlockBounds(threads, size, nullptr), work);
+}
+
+Cell ParseCell(OpKernelConstruction* context) {
+  std::string name;
+  context->GetAttr("cell", &name).IgnoreError();  // the op's attr allows these three only
+  return name == "classic" ? Cell::kClassic : name == "matrix" ? Cell::kMatrix : Cell::kLstm;
+}
+
+// The optional mask keep [T, B]: kept(t, b), the span [lo, hi) of a block's kept rows at step t,
+// and blocks of about equal kept steps.
+class Mask {
  public:
-  using OpKernel::OpKernel;
+  Mask(const Tensor& keep, int64_t steps, int64_t batch)
+      : data_(keep.NumElements() == 0 ? nullptr : keep.flat<bool>().data()), batch_(batch) {
+    if (data_ == nullptr) return;
+    kept_steps_.assign(batch, 0);
+    for (int64_t t = 0; t < steps; ++t) {
+      for (int64_t b = 0; b < batch; ++b) kept_steps_[b] += data_[t * batch + b];
+    }
+  }
+
+  bool kept(int64_t t, int64_t b) const { return data_ == nullptr || data_[t * batch_ + b]; }
+
+  // [lo, hi) ⊆ [first, first + count): the kept rows of step t lie inside it.
+  std::pair<int64_t, int64_t> span(int64_t t, int64_t first, int64_t count) const {
+    int64_t lo = first, hi = first + count;
+    if (data_ == nullptr) return {lo, hi};
+    while (lo < hi && !kept(t, lo)) ++lo;
+    while (hi > lo && !kept(t, hi - 1)) --hi;
+    return {lo, hi};
+  }
+
+  std::vector<int64_t> bounds(OpKernelContext* context) const {
+    const int64_t threads =
+        context->device()->tensorflow_cpu_worker_threads()->workers->NumThreads();
+    return BlockBounds(threads, batch_, data_ == nullptr ? nullptr : &kept_steps_);
+  }
+
+ private:
+  const bool* data_;
+  int64_t batch_;
+  std::vector<int64_t> kept_steps_;
+};
+
+bool ValidMask(const Tensor& keep, int64_t steps, int64_t batch) {
+  return keep.NumElements() == 0 ||
+         (keep.dims() == 2 && keep.dim_size(0) == steps && keep.dim_size(1) == batch);
+}
+
+// Raw pointers of step t's column b in a [T, B, width] tensor.
+struct Columns {
+  float* data;
+  int64_t batch, width;
+  float* at(int64_t t, int64_t b) const { return data + (t * batch + b) * width; }
+};
+
+// One kept forward step of one column: z_r = Uᵀ r (R rows), z_x [4H] and c_{t-1} → h_t, c_t and
+// the factors a [4H], a_c [H], f' [H].
+template <Cell kCell>
+void ForwardColumn(int64_t units, const float* z_r, const float* z_x, const float* c_prev_data,
+                   const float* peephole, float* h, float* c, float* a_data, float* a_c,
+                   float* carry) {
+  const int64_t H = units;
+  const ConstColumn r(z_r, kCell == Cell::kMatrix ? 3 * H : 4 * H), x(z_x, 4 * H);
+  const ConstColumn c_prev(c_prev_data, H);
+  Column a(a_data, 4 * H), c_t(c, H);
+  if constexpr (kCell == Cell::kMatrix) {
+    const Array gates = Sigmoid(r + x.head(3 * H));
+    const Array s = Sigmoid(x.tail(H));
+    const auto f = gates.head(H), i = gates.segment(H, H), o = gates.tail(H);
+    c_t = s * i + c_prev * f;
+    const Array tanh_c = c_t.tanh();
+    a.head(H) = c_prev * f * (1 - f);
+    a.segment(H, H) = s * i * (1 - i);
+    a.segment(2 * H, H) = tanh_c * o * (1 - o);
+    a.tail(H) = i * s * (1 - s);
+    Column(h, H) = tanh_c * o;
+    Column(a_c, H) = o * (1 - tanh_c * tanh_c);
+    Column(carry, H) = f;
+  } else {
+    Array z_if = r.head(2 * H) + x.head(2 * H);
+    if constexpr (kCell == Cell::kClassic) {
+      z_if.head(H) += ConstColumn(peephole, H) * c_prev;
+      z_if.tail(H) += ConstColumn(peephole + H, H) * c_prev;
+    }
+    const Array sigma_if = Sigmoid(z_if);
+    const Array g = (r.segment(2 * H, H) + x.segment(2 * H, H)).tanh();
+    const auto i = sigma_if.head(H), f = sigma_if.tail(H);
+    c_t = g * i + c_prev * f;
+    Array z_o = r.tail(H) + x.tail(H);
+    if constexpr (kCell == Cell::kClassic) z_o += ConstColumn(peephole + 2 * H, H) * c_t;
+    const Array o = Sigmoid(z_o);
+    const Array tanh_c = c_t.tanh();
+    a.head(H) = g * i * (1 - i);
+    a.segment(H, H) = c_prev * f * (1 - f);
+    a.segment(2 * H, H) = i * (1 - g * g);
+    a.tail(H) = tanh_c * o * (1 - o);
+    Column(h, H) = tanh_c * o;
+    Column(a_c, H) = o * (1 - tanh_c * tanh_c);
+    Column(carry, H) = f;
+    if constexpr (kCell == Cell::kClassic) {
+      Column(a_c, H) += a.tail(H) * ConstColumn(peephole + 2 * H, H);
+      Column(carry, H) += a.head(H) * ConstColumn(peephole, H) +
+                          a.segment(H, H) * ConstColumn(peephole + H, H);
+    }
+  }
+}
+
+class RecurrenceOp : public OpKernel {
+ public:
+  explicit RecurrenceOp(OpKernelConstruction* context)
+      : OpKernel(context), cell_(ParseCell(context)) {}
 
   void Compute(OpKernelContext* context) override {
+    switch (cell_) {
+      case Cell::kLstm: return Run<Cell::kLstm>(context);
+      case Cell::kClassic: return Run<Cell::kClassic>(context);
+      case Cell::kMatrix: return Run<Cell::kMatrix>(context);
+    }
+  }
+
+ private:
+  template <Cell kCell>
+  void Run(OpKernelContext* context) {
     const Tensor& projected = context->input(0);  // z_x [T, B, 4H]
-    const Tensor& recurrent = context->input(1);  // U [H, 4H]
-    const Tensor& h0 = context->input(2);         // [B, H]
-    const Tensor& c0 = context->input(3);         // [B, H]
+    const Tensor& recurrent = context->input(1);  // U [H, 4H], "matrix" [H, 3H]
+    const Tensor& peephole = context->input(2);   // p [3H] ("classic") or [0]
+    const Tensor& h0 = context->input(3);         // [B, H]
+    const Tensor& c0 = context->input(4);         // [B, H]
+    const Tensor& keep = context->input(5);       // [T, B] bool or [0]
+    const int64_t recurrent_blocks = kCell == Cell::kMatrix ? 3 : 4;
     OP_REQUIRES(context, projected.dims() == 3 && recurrent.dims() == 2 &&
-                             projected.dim_size(2) == recurrent.dim_size(1) &&
-                             recurrent.dim_size(1) == 4 * recurrent.dim_size(0),
-                tensorflow::errors::InvalidArgument("expected z_x [T, B, 4H] and U [H, 4H]"));
+                             projected.dim_size(2) == 4 * recurrent.dim_size(0) &&
+                             recurrent.dim_size(1) == recurrent_blocks * recurrent.dim_size(0),
+                tensorflow::errors::InvalidArgument("expected z_x [T, B, 4H] and U [H, kH]"));
     const int64_t steps = projected.dim_size(0), batch = projected.dim_size(1);
     const int64_t units = recurrent.dim_size(0), gates = 4 * units;
+    const int64_t rows = recurrent_blocks * units;
+    OP_REQUIRES(context, peephole.NumElements() == (kCell == Cell::kClassic ? 3 * units : 0),
+                tensorflow::errors::InvalidArgument("expected p [3H] for classic, else [0]"));
+    OP_REQUIRES(context, ValidMask(keep, steps, batch),
+                tensorflow::errors::InvalidArgument("expected keep [T, B] or [0]"));
     const TensorShape per_step({steps, batch, units});
-    Tensor *h, *c_last, *factors, *c_factors, *forget;
+    Tensor *h, *c, *factors, *c_factors, *carry;
     OP_REQUIRES_OK(context, context->allocate_output(0, per_step, &h));
-    OP_REQUIRES_OK(context, context->allocate_output(1, c0.shape(), &c_last));
+    OP_REQUIRES_OK(context, context->allocate_output(1, per_step, &c));
     OP_REQUIRES_OK(context, context->allocate_output(2, projected.shape(), &factors));
     OP_REQUIRES_OK(context, context->allocate_output(3, per_step, &c_factors));
-    OP_REQUIRES_OK(context, context->allocate_output(4, per_step, &forget));
-    const ConstMatrixMap recurrent_t(recurrent.flat<float>().data(), gates, units);  // Uᵀ
+    OP_REQUIRES_OK(context, context->allocate_output(4, per_step, &carry));
+    const ConstMatrixMap recurrent_t(recurrent.flat<float>().data(), rows, units);  // Uᵀ
     const float* z_x = projected.flat<float>().data();
+    const float* p = peephole.flat<float>().data();
+    const Columns hs{h->flat<float>().data(), batch, units};
+    const Columns cs{c->flat<float>().data(), batch, units};
+    const Columns a{factors->flat<float>().data(), batch, gates};
+    const Columns a_c{c_factors->flat<float>().data(), batch, units};
+    const Columns f{carry->flat<float>().data(), batch, units};
     const float* h0_data = h0.flat<float>().data();
-    float* h_data = h->flat<float>().data();
-    float* a_data = factors->flat<float>().data();
-    float* a_c_data = c_factors->flat<float>().data();
-    float* f_data = forget->flat<float>().data();
-    MatrixMap c(c_last->flat<float>().data(), units, batch);
-    c = ConstMatrixMap(c0.flat<float>().data(), units, batch);
+    const float* c0_data = c0.flat<float>().data();
+    const Mask mask(keep, steps, batch);
 
-    ForEachBlock(context, batch, [&](int64_t first, int64_t count) {
-      Matrix z(gates, count);
-      Eigen::ArrayXf sigma_if(2 * units), g(units), o(units), tanh_c(units);
+    ForEachBlock(context, mask.bounds(context), [&](int64_t first, int64_t count) {
+      Matrix z(rows, count);
       for (int64_t t = 0; t < steps; ++t) {
-        const float* h_prev = t == 0 ? h0_data + first * units
-                                     : h_data + ((t - 1) * batch + first) * units;
-        z.noalias() = recurrent_t * ConstMatrixMap(h_prev, units, count);
-        for (int64_t b = 0; b < count; ++b) {
-          const int64_t column = t * batch + first + b;
-          const auto z_b = z.col(b).array();
-          const ConstColumn z_x_b(z_x + column * gates, gates);
-          sigma_if = Sigmoid(z_b.head(2 * units) + z_x_b.head(2 * units));
-          g = (z_b.segment(2 * units, units) + z_x_b.segment(2 * units, units)).tanh();
-          o = Sigmoid(z_b.tail(units) + z_x_b.tail(units));
-          const auto i = sigma_if.head(units), f = sigma_if.tail(units);
-          auto c_b = c.col(first + b).array();
-          Column a(a_data + column * gates, gates);
-          a.head(units) = g * i * (1 - i);
-          a.segment(units, units) = c_b * f * (1 - f);
-          a.segment(2 * units, units) = i * (1 - g * g);
-          c_b = g * i + c_b * f;
-          tanh_c = c_b.tanh();
-          a.tail(units) = tanh_c * o * (1 - o);
-          Column(h_data + column * units, units) = tanh_c * o;
-          Column(a_c_data + column * units, units) = o * (1 - tanh_c * tanh_c);
-          Column(f_data + column * units, units) = f;
+        const float* h_prev = t == 0 ? h0_data : hs.at(t - 1, 0);
+        const float* c_prev = t == 0 ? c0_data : cs.at(t - 1, 0);
+        const float* read = kCell == Cell::kMatrix ? c_prev : h_prev;  // what U multiplies
+        const auto [lo, hi] = mask.span(t, first, count);
+        if (hi > lo) {
+          z.leftCols(hi - lo).noalias() =
+              recurrent_t * ConstMatrixMap(read + lo * units, units, hi - lo);
+        }
+        for (int64_t b = first; b < first + count; ++b) {
+          if (!mask.kept(t, b)) {
+            Column(hs.at(t, b), units) = ConstColumn(h_prev + b * units, units);
+            Column(cs.at(t, b), units) = ConstColumn(c_prev + b * units, units);
+            continue;
+          }
+          ForwardColumn<kCell>(units, z.col(b - lo).data(), z_x + (t * batch + b) * gates,
+                               c_prev + b * units, p, hs.at(t, b), cs.at(t, b), a.at(t, b),
+                               a_c.at(t, b), f.at(t, b));
         }
       }
     });
   }
+
+  Cell cell_;
 };
 
-class LstmRecurrenceGradOp : public OpKernel {
+class RecurrenceGradOp : public OpKernel {
  public:
-  using OpKernel::OpKernel;
+  explicit RecurrenceGradOp(OpKernelConstruction* context)
+      : OpKernel(context), cell_(ParseCell(context)) {}
 
   void Compute(OpKernelContext* context) override {
+    switch (cell_) {
+      case Cell::kLstm: return Run<Cell::kLstm>(context);
+      case Cell::kClassic: return Run<Cell::kClassic>(context);
+      case Cell::kMatrix: return Run<Cell::kMatrix>(context);
+    }
+  }
+
+ private:
+  template <Cell kCell>
+  void Run(OpKernelContext* context) {
     const Tensor& d_h = context->input(0);        // ∂L/∂h_t [T, B, H]
     const Tensor& d_h_last = context->input(1);   // ∂L/∂h_T [B, H]
     const Tensor& d_c_last = context->input(2);   // ∂L/∂c_T [B, H]
-    const Tensor& recurrent = context->input(3);  // U [H, 4H]
+    const Tensor& recurrent = context->input(3);  // U [H, 4H], "matrix" [H, 3H]
     const Tensor& factors = context->input(4);    // a [T, B, 4H]
     const Tensor& c_factors = context->input(5);  // a_c [T, B, H]
-    const Tensor& forget = context->input(6);     // f [T, B, H]
+    const Tensor& carry = context->input(6);      // f' [T, B, H]
+    const Tensor& keep = context->input(7);       // [T, B] bool or [0]
+    const Tensor& cells = context->input(8);      // c_t [T, B, H] (read by "classic")
+    const Tensor& c0 = context->input(9);         // c_0 [B, H]
     const int64_t steps = d_h.dim_size(0), batch = d_h.dim_size(1);
     const int64_t units = recurrent.dim_size(0), gates = 4 * units;
-    Tensor *d_z, *d_h0, *d_c0;
+    const int64_t rows = recurrent.dim_size(1);  // 4H, or 3H for "matrix"
+    OP_REQUIRES(context, ValidMask(keep, steps, batch),
+                tensorflow::errors::InvalidArgument("expected keep [T, B] or [0]"));
+    Tensor *d_z, *d_h0, *d_c0, *d_peephole;
     OP_REQUIRES_OK(context, context->allocate_output(0, factors.shape(), &d_z));
     OP_REQUIRES_OK(context, context->allocate_output(1, d_c_last.shape(), &d_h0));
     OP_REQUIRES_OK(context, context->allocate_output(2, d_c_last.shape(), &d_c0));
-    // U [H, 4H] column-major, copied once: U δz then multiplies untransposed, which is faster.
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(
+                       3, TensorShape({kCell == Cell::kClassic ? 3 * units : 0}), &d_peephole));
+    // U [H, kH] column-major, copied once: U δz then multiplies untransposed, which is faster.
     const Matrix recurrent_u =
-        ConstMatrixMap(recurrent.flat<float>().data(), gates, units).transpose();
-    const float* d_h_data = d_h.flat<float>().data();
-    const float* a_data = factors.flat<float>().data();
-    const float* a_c_data = c_factors.flat<float>().data();
-    const float* f_data = forget.flat<float>().data();
-    float* d_z_data = d_z->flat<float>().data();
-    MatrixMap d_h_carry(d_h0->flat<float>().data(), units, batch);  // U δz_{t+1}, at last δh_0
+        ConstMatrixMap(recurrent.flat<float>().data(), rows, units).transpose();
+    const Columns d_hs{const_cast<float*>(d_h.flat<float>().data()), batch, units};
+    const Columns a{const_cast<float*>(factors.flat<float>().data()), batch, gates};
+    const Columns a_c{const_cast<float*>(c_factors.flat<float>().data()), batch, units};
+    const Columns f{const_cast<float*>(carry.flat<float>().data()), batch, units};
+    const Columns cs{const_cast<float*>(cells.flat<float>().data()), batch, units};
+    const float* c0_data = c0.flat<float>().data();
+    const Columns d_zs{d_z->flat<float>().data(), batch, gates};
+    // carry_h: the gradient reaching h_{t-1} from later steps, at last δh_0.
+    MatrixMap d_h_carry(d_h0->flat<float>().data(), units, batch);
     MatrixMap d_c(d_c0->flat<float>().data(), units, batch);
     d_h_carry = ConstMatrixMap(d_h_last.flat<float>().data(), units, batch);
     d_c = ConstMatrixMap(d_c_last.flat<float>().data(), units, batch);
+    Column d_p(d_peephole->flat<float>().data(), d_peephole->NumElements());
+    d_p.setZero();
+    std::mutex d_p_lock;
+    const Mask mask(keep, steps, batch);
+    // The block of δz that multiplies h's gradient: o, which is block 3, or 2 for "matrix".
+    const int64_t o_block = kCell == Cell::kMatrix ? 2 : 3;
 
-    ForEachBlock(context, batch, [&](int64_t first, int64_t count) {
-      Eigen::ArrayXf d_h_b(units);
+    ForEachBlock(context, mask.bounds(context), [&](int64_t first, int64_t count) {
+      Array d_h_b(units), d_p_block = Array::Zero(d_p.size());
       for (int64_t t = steps - 1; t >= 0; --t) {
-        const int64_t block = t * batch + first;
-        for (int64_t b = 0; b < count; ++b) {
-          const int64_t column = block + b;
-          d_h_b = ConstColumn(d_h_data + column * units, units) +
-                  d_h_carry.col(first + b).array();
-          auto d_c_b = d_c.col(first + b).array();
-          d_c_b += d_h_b * ConstColumn(a_c_data + column * units, units);
-          const ConstColumn a(a_data + column * gates, gates);
-          Column d_z_b(d_z_data + column * gates, gates);
-          for (int k = 0; k < 3; ++k) {
-            d_z_b.segment(k * units, units) = d_c_b * a.segment(k * units, units);
+        for (int64_t b = first; b < first + count; ++b) {
+          auto carry_h = d_h_carry.col(b).array();
+          if (!mask.kept(t, b)) {  // h_t = h_{t-1}, c_t = c_{t-1}: pass both gradients on
+            carry_h += ConstColumn(d_hs.at(t, b), units);
+            Column(d_zs.at(t, b), gates).setZero();
+            continue;
           }
-          d_z_b.tail(units) = d_h_b * a.tail(units);
-          d_c_b *= ConstColumn(f_data + column * units, units);
+          d_h_b = ConstColumn(d_hs.at(t, b), units) + carry_h;
+          carry_h.setZero();
+          auto d_c_b = d_c.col(b).array();
+          d_c_b += d_h_b * ConstColumn(a_c.at(t, b), units);
+          const ConstColumn a_b(a.at(t, b), gates);
+          Column d_z_b(d_zs.at(t, b), gates);
+          for (int64_t k = 0; k < 4; ++k) {
+            d_z_b.segment(k * units, units) =
+                (k == o_block ? d_h_b : d_c_b) * a_b.segment(k * units, units);
+          }
+          if constexpr (kCell == Cell::kClassic) {
+            const ConstColumn c_prev(t == 0 ? c0_data + b * units : cs.at(t - 1, b), units);
+            d_p_block.head(units) += d_z_b.head(units) * c_prev;
+            d_p_block.segment(units, units) += d_z_b.segment(units, units) * c_prev;
+            d_p_block.tail(units) += d_z_b.tail(units) * ConstColumn(cs.at(t, b), units);
+          }
+          d_c_b *= ConstColumn(f.at(t, b), units);
         }
-        d_h_carry.middleCols(first, count).noalias() =
-            recurrent_u * ConstMatrixMap(d_z_data + block * gates, gates, count);
+        const auto [lo, hi] = mask.span(t, first, count);
+        if (hi == lo) continue;
+        // δz of the rows in [lo, hi) that were not kept is zero: adding U δz leaves them as is.
+        const StridedMatrixMap d_z_span(d_zs.at(t, lo), rows, hi - lo,
+                                        Eigen::OuterStride<>(gates));
+        if constexpr (kCell == Cell::kMatrix) {
+          d_c.middleCols(lo, hi - lo).noalias() += recurrent_u * d_z_span;
+        } else {
+          d_h_carry.middleCols(lo, hi - lo).noalias() += recurrent_u * d_z_span;
+        }
+      }
+      if constexpr (kCell == Cell::kClassic) {
+        std::lock_guard<std::mutex> guard(d_p_lock);
+        d_p += d_p_block;
       }
     });
   }
+
+  Cell cell_;
 };
 
 class WeightGradientOp : public OpKernel {
  public:
-  using OpKernel::OpKernel;
+  explicit WeightGradientOp(OpKernelConstruction* context) : OpKernel(context) {
+    OP_REQUIRES_OK(context, context->GetAttr("columns", &columns_));
+  }
 
   void Compute(OpKernelContext* context) override {
     const Tensor& inputs = context->input(0);  // [N, F]
-    const Tensor& d_z = context->input(1);     // [N, G]
+    const Tensor& d_z = context->input(1);     // [N, G]; the first `columns` columns are used
     OP_REQUIRES(context, inputs.dims() == 2 && d_z.dims() == 2 &&
-                             inputs.dim_size(0) == d_z.dim_size(0),
+                             inputs.dim_size(0) == d_z.dim_size(0) &&
+                             columns_ <= d_z.dim_size(1),
                 tensorflow::errors::InvalidArgument("expected inputs [N, F] and d_z [N, G]"));
     const int64_t rows = inputs.dim_size(0), features = inputs.dim_size(1);
-    const int64_t gates = d_z.dim_size(1);
+    const int64_t stride = d_z.dim_size(1), gates = columns_ < 0 ? stride : columns_;
     Tensor* gradient;
     OP_REQUIRES_OK(context,
                    context->allocate_output(0, TensorShape({features, gates}), &gradient));
     // Column-major, the row-major operands are Xᵀ [F, N] and δZᵀ [G, N], the result ∂ᵀ [G, F].
     const ConstMatrixMap inputs_t(inputs.flat<float>().data(), features, rows);
-    const ConstMatrixMap d_z_t(d_z.flat<float>().data(), gates, rows);
+    const StridedMatrixMap d_z_t(d_z.flat<float>().data(), gates, rows,
+                                 Eigen::OuterStride<>(stride));
     MatrixMap gradient_t(gradient->flat<float>().data(), gates, features);
     ForEachBlock(context, gates, [&](int64_t first, int64_t count) {
       gradient_t.middleRows(first, count).noalias() =
           d_z_t.middleRows(first, count) * inputs_t.transpose();
     });
   }
+
+ private:
+  int64_t columns_;
 };
 
-REGISTER_OP("SeqgraphLstmRecurrence")
+REGISTER_OP("SeqgraphRecurrence")
+    .Attr("cell: {'lstm', 'classic', 'matrix'}")
     .Input("projected: float")
     .Input("recurrent_kernel: float")
+    .Input("peephole: float")
     .Input("h0: float")
     .Input("c0: float")
+    .Input("keep: bool")
     .Output("h: float")
-    .Output("c_last: float")
+    .Output("c: float")
     .Output("factors: float")
     .Output("c_factors: float")
-    .Output("forget: float")
+    .Output("carry: float")
     .SetShapeFn([](InferenceContext* c) {
       const auto per_step = c->MakeShape(
           {c->Dim(c->input(0), 0), c->Dim(c->input(0), 1), c->Dim(c->input(1), 0)});
       c->set_output(0, per_step);
-      c->set_output(1, c->input(3));
+      c->set_output(1, per_step);
       c->set_output(2, c->input(0));
       c->set_output(3, per_step);
       c->set_output(4, per_step);
       return absl::OkStatus();
     })
-    .Doc("Forward loop of an LSTM layer: h, c_T and the factors of the backward loop.");
+    .Doc("Forward loop of an LSTM-family layer: h_t, c_t and the factors of the backward loop.");
 
-REGISTER_OP("SeqgraphLstmRecurrenceGrad")
+REGISTER_OP("SeqgraphRecurrenceGrad")
+    .Attr("cell: {'lstm', 'classic', 'matrix'}")
     .Input("d_h: float")
     .Input("d_h_last: float")
     .Input("d_c_last: float")
     .Input("recurrent_kernel: float")
     .Input("factors: float")
     .Input("c_factors: float")
-    .Input("forget: float")
+    .Input("carry: float")
+    .Input("keep: bool")
+    .Input("cells: float")
+    .Input("c0: float")
     .Output("d_z: float")
     .Output("d_h0: float")
     .Output("d_c0: float")
+    .Output("d_peephole: float")
     .SetShapeFn([](InferenceContext* c) {
       c->set_output(0, c->input(4));
       c->set_output(1, c->input(2));
       c->set_output(2, c->input(2));
+      c->set_output(3, c->Vector(InferenceContext::kUnknownDim));
       return absl::OkStatus();
     })
-    .Doc("Backward loop of an LSTM layer: δz for every step, δh_0 and δc_0.");
+    .Doc("Backward loop of an LSTM-family layer: δz for every step, δh_0, δc_0 and ∂p.");
 
 REGISTER_OP("SeqgraphWeightGradient")
+    .Attr("columns: int = -1")
     .Input("inputs: float")
     .Input("d_z: float")
     .Output("gradient: float")
     .SetShapeFn([](InferenceContext* c) {
-      c->set_output(0, c->Matrix(c->Dim(c->input(0), 1), c->Dim(c->input(1), 1)));
+      int64_t columns;
+      TF_RETURN_IF_ERROR(c->GetAttr("columns", &columns));
+      c->set_output(0, c->Matrix(c->Dim(c->input(0), 1),
+                                 columns < 0 ? c->Dim(c->input(1), 1) : c->MakeDim(columns)));
       return absl::OkStatus();
     })
-    .Doc("inputsᵀ d_z for inputs [N, F] and d_z [N, G]: the weight gradient [F, G].");
+    .Doc("inputsᵀ d_z[:, :columns] for inputs [N, F] and d_z [N, G]: the weight gradient.");
 
-REGISTER_KERNEL_BUILDER(Name("SeqgraphLstmRecurrence").Device(tensorflow::DEVICE_CPU),
-                        LstmRecurrenceOp);
-REGISTER_KERNEL_BUILDER(Name("SeqgraphLstmRecurrenceGrad").Device(tensorflow::DEVICE_CPU),
-                        LstmRecurrenceGradOp);
+REGISTER_KERNEL_BUILDER(Name("SeqgraphRecurrence").Device(tensorflow::DEVICE_CPU), RecurrenceOp);
+REGISTER_KERNEL_BUILDER(Name("SeqgraphRecurrenceGrad").Device(tensorflow::DEVICE_CPU),
+                        RecurrenceGradOp);
 REGISTER_KERNEL_BUILDER(Name("SeqgraphWeightGradient").Device(tensorflow::DEVICE_CPU),
                         WeightGradientOp);
 

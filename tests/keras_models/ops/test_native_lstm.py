@@ -3,15 +3,23 @@
 import numpy as np
 import pytest
 
-from keras_models import LSTMCell, keras, tf
-from keras_models.layers.fused_lstm import MAX_FUSED_STEPS, FusedLSTM
+from keras_models import LSTMCell, PeepholeLSTMCell, keras, tf
+from keras_models.layers.fused_lstm import TENSORFLOW_SEQUENCES, FusedLSTM
 from keras_models.models.char_language_model import CharModel
 from keras_models.ops import native_lstm
-from keras_models.ops.lstm_sequence import lstm_sequence, native_lstm_on_ids, native_lstm_sequence
+from keras_models.ops.lstm_sequence import (
+    NATIVE_CELLS,
+    native_lstm_on_ids,
+    native_lstm_sequence,
+    native_sequence,
+)
 
 needs_native = pytest.mark.skipif(native_lstm.find_compiler() is None,
                                   reason="no C++ compiler to build the ops")
-NATIVE_OPS = {"SeqgraphLstmRecurrence", "SeqgraphLstmRecurrenceGrad", "SeqgraphWeightGradient"}
+NATIVE_OPS = {"SeqgraphRecurrence", "SeqgraphRecurrenceGrad", "SeqgraphWeightGradient"}
+CELLS = {"lstm": lambda units: LSTMCell(units),
+         "classic": lambda units: PeepholeLSTMCell(units, variant="classic"),
+         "matrix": lambda units: PeepholeLSTMCell(units, variant="matrix")}
 
 
 @pytest.fixture
@@ -22,14 +30,18 @@ def fresh_ops_cache():
     native_lstm.recurrence_ops.cache_clear()
 
 
-def sequence_and_gradients(sequence, batch, steps, seed=0, inputs=5, units=7, x=None):
+def sequence_and_gradients(sequence, batch, steps, seed=0, inputs=5, units=7, x=None,
+                           cell="lstm"):
     """Outputs of ``sequence`` and the gradients of a random projection of all three outputs
-    with respect to every argument (x, both initial states, W, U, b); x random ``[B, T, I]``
-    unless given."""
+    with respect to every argument (x, both initial states, W, U, b, and p for ``"classic"``);
+    x random ``[B, T, I]`` unless given. ``U`` is ``[H, 3H]`` for ``"matrix"``."""
     rng = np.random.default_rng(seed)
-    args = [tf.constant(rng.normal(0, scale, shape), tf.float32) for shape, scale in (
-        ((batch, steps, inputs), 1.0), ((batch, units), 0.5), ((batch, units), 0.5),
-        ((inputs, 4 * units), 0.5), ((units, 4 * units), 0.5), ((4 * units,), 0.5))]
+    recurrent_columns = (3 if cell == "matrix" else 4) * units
+    shapes = [(batch, steps, inputs), (batch, units), (batch, units), (inputs, 4 * units),
+              (units, recurrent_columns), (4 * units,)] + ([(3 * units,)] if cell == "classic"
+                                                           else [])
+    args = [tf.constant(rng.normal(0, 1.0 if i == 0 else 0.5, shape), tf.float32)
+            for i, shape in enumerate(shapes)]
     if x is not None:
         args[0] = x
     probes = [tf.constant(rng.normal(size=shape), tf.float32)
@@ -42,15 +54,59 @@ def sequence_and_gradients(sequence, batch, steps, seed=0, inputs=5, units=7, x=
 
 
 @needs_native
+@pytest.mark.parametrize("cell", NATIVE_CELLS)
 @pytest.mark.parametrize("batch, steps", [(1, 1), (3, 6), (17, 4), (40, 9)])
-def test_native_loop_equals_the_tensorflow_loop(batch, steps):
-    """Outputs h, h_T, c_T and the gradients of all six arguments; batches of 17 and 40 are
-    split into one chain per intra-op thread on a machine with more than one core."""
+def test_native_loop_equals_the_tensorflow_loop(cell, batch, steps):
+    """Outputs h, h_T, c_T and the gradients of every argument, for each cell; batches of 17 and
+    40 are split into one chain per intra-op thread on a machine with more than one core. (The
+    TensorFlow loops are held to NumPy and to autodiff through the cells in test_cells.py.)"""
     assert native_lstm.recurrence_ops() is not None
-    run = tf.function(lambda: sequence_and_gradients(native_lstm_sequence, batch, steps))
-    for ours, reference in zip(run(),
-                               sequence_and_gradients(lstm_sequence, batch, steps), strict=True):
+
+    def native(*args):
+        return native_sequence(cell, *args)
+
+    run = tf.function(lambda: sequence_and_gradients(native, batch, steps, cell=cell))
+    expected = sequence_and_gradients(TENSORFLOW_SEQUENCES[cell], batch, steps, cell=cell)
+    for ours, reference in zip(run(), expected, strict=True):
         np.testing.assert_allclose(ours, reference, atol=2e-5, rtol=2e-5)
+
+
+def masked_outputs_and_gradients(layer, xs, mask, states):
+    """Outputs, final states and the gradients of a random projection of them with respect to
+    the inputs, the initial states and every weight of the layer's cell."""
+    probes = [tf.constant(np.random.default_rng(4).normal(size=shape), tf.float32)
+              for shape in ((*xs.shape[:2], layer.cell.units), states[0].shape, states[0].shape)]
+    with tf.GradientTape() as tape:
+        tape.watch([xs, *states])
+        outputs = layer(xs, mask=mask, initial_state=states)
+        loss = sum(tf.reduce_sum(o * p) for o, p in zip(outputs, probes, strict=True))
+    gradients = tape.gradient([loss], [xs, *states, *layer.cell.trainable_weights],
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return [*outputs, *map(tf.convert_to_tensor, gradients)]  # dense
+
+
+@needs_native
+@pytest.mark.parametrize("cell", NATIVE_CELLS)
+def test_masked_native_loop_equals_the_masked_keras_rnn(cell):
+    """``FusedLSTM`` with a mask (the compiled loop) against ``keras.layers.RNN`` with the same
+    cell and mask: outputs, states and every gradient. Rows are left-padded by 0 to 9 steps (some
+    wholly padded), two have gaps; 40 rows are cut into one block per intra-op thread."""
+    batch, steps, inputs, units = 40, 9, 3, 6
+    rng = np.random.default_rng(5)
+    mask = np.arange(steps)[None, :] >= rng.integers(0, steps + 1, batch)[:, None]
+    mask[:2, 4] = False  # a gap in the middle of two rows
+    mask, xs = tf.constant(mask), tf.constant(rng.normal(size=(batch, steps, inputs)), tf.float32)
+    states = [tf.constant(rng.normal(size=(batch, units)), tf.float32) for _ in range(2)]
+    options = {"return_sequences": True, "return_state": True}
+    fused = FusedLSTM(CELLS[cell](units), **options)
+    fused.build((None, None, inputs))
+    fused.set_weights([rng.normal(0, 0.5, w.shape) for w in fused.get_weights()])
+    assert fused.per_step_reason(xs, mask) is None
+    per_step = keras.layers.RNN(fused.cell, **options)
+    ours = tf.function(masked_outputs_and_gradients)(fused, xs, mask, states)
+    for a, b in zip(ours, masked_outputs_and_gradients(per_step, xs, mask, states),
+                    strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-5, rtol=2e-5)
 
 
 @needs_native
@@ -88,7 +144,6 @@ def test_char_model_folds_its_lookup_where_cheaper_and_trains_the_same(monkeypat
     table = tf.zeros((10, 4))
     assert rnn._folds_lookup(ids, table)
     assert not rnn._folds_lookup(ids, tf.zeros((41, 4)))  # V > T·B
-    assert not rnn._folds_lookup(tf.zeros((1, MAX_FUSED_STEPS + 1), tf.int64), table)
     seen = []  # a batch size unknown when the graph is built
     tf.function(lambda x: seen.append(rnn._folds_lookup(x, table)) or x).get_concrete_function(
         tf.TensorSpec([None, 5], tf.int64))
