@@ -2,6 +2,10 @@
 
 Input: int32 tokens ``[batch, time]`` with 0 as left padding (masked by the embedding).
 Output: class probabilities ``[batch, num_classes]`` read from the last hidden state.
+
+Our cells run in ``FusedLSTM``: the whole sequence as one compiled op, the mask included (a row's
+state stays at its initial value until its first token), as ``keras.layers.RNN`` would compute it
+step by step.
 """
 
 from keras_models.backend import keras
@@ -12,7 +16,7 @@ MEMORY_CELLS = CELL_CHOICES + ("bilstm",)
 
 
 def build_memory_model(cell, *, vocab_size, num_classes, units, embedding_dim,
-                       embedding_stddev=1.0, initializer=None, forget_bias=None,
+                       embedding_stddev=1.0, initializer=None, forget_bias=None, fused=True,
                        name="memory_model"):
     """A Keras model mapping tokens ``[batch, time]`` to probabilities ``[batch, num_classes]``.
 
@@ -25,6 +29,8 @@ def build_memory_model(cell, *, vocab_size, num_classes, units, embedding_dim,
         forget_bias: start value of the forget-gate bias b_f (None keeps the cell's, 1). A gate
             σ(b_f) keeps σ(b_f)^T of the cell state over T steps: 0.73^50 ≈ 1e-7 for b_f = 1,
             0.98^50 ≈ 0.4 for b_f = 4, so a large b_f lets the first token's gradient through.
+        fused: our cells in ``FusedLSTM`` (default) or in the per-step ``keras.layers.RNN``;
+            both compute the same.
     """
     if cell not in MEMORY_CELLS:
         raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(MEMORY_CELLS)}")
@@ -38,7 +44,7 @@ def build_memory_model(cell, *, vocab_size, num_classes, units, embedding_dim,
             make_rnn("keras_lstm", units, initializer=initializer), name="rnn"
         )
     else:
-        rnn = make_rnn(cell, units, initializer=initializer, name="rnn")
+        rnn = make_rnn(cell, units, initializer=initializer, fused=fused, name="rnn")
     probabilities = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(
         rnn(x)
     )

@@ -265,6 +265,14 @@ def _native_sequence_of(cell):
 _NATIVE_SEQUENCES = {cell: _native_sequence_of(cell) for cell in NATIVE_CELLS}
 
 
+@tf.custom_gradient
+def _permute_rows(x, order):
+    """``x[order]`` for a permutation ``order``, with a dense gradient (``tf.gather``'s is
+    ``IndexedSlices``)."""
+    return tf.gather(x, order), lambda d_y: (tf.gather(d_y, tf.math.invert_permutation(order)),
+                                             None)
+
+
 def native_sequence(cell, x, h0, c0, kernel, recurrent_kernel, bias, peephole=None, mask=None):
     """``cell``'s layer (``"lstm"``, ``"classic"`` or ``"matrix"``, the equations above) over
     ``x [B, T, I]`` from ``h0, c0 [B, H]``, both loops in the compiled ops of ``native_lstm``:
@@ -285,11 +293,11 @@ def native_sequence(cell, x, h0, c0, kernel, recurrent_kernel, bias, peephole=No
     mask = tf.cast(mask, tf.bool)
     order = tf.argsort(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1), direction="DESCENDING",
                        stable=True)
-    hs, h, c = _NATIVE_SEQUENCES[cell](
-        tf.gather(x, order), tf.transpose(tf.gather(mask, order)), tf.gather(h0, order),
-        tf.gather(c0, order), *weights)
+    outputs = _NATIVE_SEQUENCES[cell](
+        _permute_rows(x, order), tf.transpose(tf.gather(mask, order)), _permute_rows(h0, order),
+        _permute_rows(c0, order), *weights)
     restore = tf.math.invert_permutation(order)
-    return tf.gather(hs, restore), tf.gather(h, restore), tf.gather(c, restore)
+    return [_permute_rows(output, restore) for output in outputs]
 
 
 def native_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):

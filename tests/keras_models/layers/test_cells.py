@@ -77,11 +77,17 @@ def test_cells_match_float64_numpy_reference(kind, mask):
     np.testing.assert_allclose(out, ref_out, atol=1e-5)  # masked steps repeat the last output
 
 
+LEFT_PADDED = np.array([[0, 0, 1, 1, 1, 1], [1] * STEPS, [0] * (STEPS - 1) + [1]], bool)
+
+
 @pytest.mark.parametrize("kind", CELLS)
-def test_fused_layers_match_float64_numpy_reference(kind):
+@pytest.mark.parametrize("mask", [None, PADDED, LEFT_PADDED], ids=["no_mask", "mask", "left"])
+def test_fused_layers_match_float64_numpy_reference(kind, mask):
+    """With a mask, a row's state stays put where it is false (the compiled loop); masked
+    outputs repeat the last output, except that Keras outputs zeros before a row's first step."""
     layer, xs = randomised_layer(kind, layer_class=FusedLSTM), random_inputs()
-    out, h, c = layer(xs)
-    ref_out, ref_h, ref_c = reference_sequence(kind, layer.cell.gate_weights(), xs)
+    out, h, c = layer(xs, mask=None if mask is None else tf.constant(mask))
+    ref_out, ref_h, ref_c = reference_sequence(kind, layer.cell.gate_weights(), xs, mask)
     for ours, reference in ((out, ref_out), (h, ref_h), (c, ref_c)):
         np.testing.assert_allclose(ours, reference, atol=1e-5)
 
@@ -142,14 +148,17 @@ def test_lstm_cell_matches_keras_lstm_outputs_states_and_gradients(layer_class, 
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("length, max_fused, fused", [(STEPS, STEPS, True), (None, STEPS, False),
-                                                     (STEPS, STEPS - 1, False)],
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "tensorflow_loop"])
+@pytest.mark.parametrize("length, max_fused", [(STEPS, STEPS), (None, STEPS), (STEPS, STEPS - 1)],
                          ids=["known_length", "unknown_length", "longer_than_unrolled"])
 def test_fused_lstm_in_a_graph_with_initial_state(monkeypatch, lstm_cell_calls, length,
-                                                  max_fused, fused):
-    """Inside tf.function: a known length up to ``MAX_FUSED_STEPS`` takes the fused path (the
-    cell is never called per step); otherwise the per-step layer runs. Both equal Keras' LSTM."""
+                                                  max_fused, native):
+    """Inside tf.function: the compiled loop takes any length; the TensorFlow loop a known length
+    up to ``MAX_FUSED_STEPS`` (the cell is never called per step); otherwise the per-step layer
+    runs. All equal Keras' LSTM."""
     monkeypatch.setattr(fused_lstm, "MAX_FUSED_STEPS", max_fused)
+    if not native:
+        monkeypatch.setattr(fused_lstm, "native_loop_available", lambda: False)
     ours, theirs = lstm_pair(FusedLSTM, seed=4)
     rng = np.random.default_rng(5)
     states = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32) for _ in range(2)]
@@ -158,6 +167,7 @@ def test_fused_lstm_in_a_graph_with_initial_state(monkeypatch, lstm_cell_calls, 
     run = tf.function(lambda xs: outputs_and_gradients(ours, xs, states), input_signature=[spec])
     for a, b in zip(run(tf.constant(random_inputs())), expected, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    fused = (native and fused_lstm.native_loop_available()) or length == max_fused
     assert bool(lstm_cell_calls) != fused
 
 

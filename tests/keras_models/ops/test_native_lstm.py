@@ -82,7 +82,7 @@ def masked_outputs_and_gradients(layer, xs, mask, states):
         loss = sum(tf.reduce_sum(o * p) for o, p in zip(outputs, probes, strict=True))
     gradients = tape.gradient([loss], [xs, *states, *layer.cell.trainable_weights],
                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return [*outputs, *map(tf.convert_to_tensor, gradients)]  # dense
+    return [*outputs, *gradients]
 
 
 @needs_native

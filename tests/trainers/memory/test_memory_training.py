@@ -66,6 +66,48 @@ def test_short_run_learns_small_palindromes_perfectly_and_reports(tmp_path, caps
     (probabilities,) = serve(tokens=tf.constant(tokens)).values()
     np.testing.assert_allclose(probabilities.numpy().sum(axis=1), 1.0, rtol=1e-5)
     assert (probabilities.numpy().argmax(axis=1) == labels).all()
+    saved = (tmp_path / "saved_models" / "memory_palindrome_lstm_L2" / "1" / "saved_model.pb")
+    assert b"Seqgraph" not in saved.read_bytes()  # standard TensorFlow ops only
+
+
+@pytest.mark.parametrize("cell", ["lstm", "peephole", "peephole_classic"])
+def test_fused_and_per_step_models_agree_on_padded_batches(cell):
+    """The default model (``FusedLSTM``, the compiled loop with the mask) and the per-step
+    ``keras.layers.RNN`` with the same weights: the same probabilities and the same gradient of
+    every weight on left-padded palindromes of L = 1..4 in one batch."""
+    batches = [heldout_set("palindrome", length, 8, seed=3) for length in (4, 3, 2, 1)]
+    tokens = np.concatenate([np.pad(t, ((0, 0), (17 - t.shape[1], 0))) for t, _ in batches])
+    labels = np.concatenate([labels for _, labels in batches])
+    assert (tokens[:, 0] == 0).mean() > 0.5  # mostly left-padded
+    models = [build_memory_model(cell, vocab_size=3, num_classes=2, units=6, embedding_dim=2,
+                                 fused=fused) for fused in (True, False)]
+    models[1].set_weights(models[0].get_weights())
+    assert type(models[0].get_layer("rnn")).__name__ == "FusedLSTM"
+    assert type(models[1].get_layer("rnn")).__name__ == "RNN"
+    results = []
+    for model in models:
+        with tf.GradientTape() as tape:
+            probabilities = model(tokens)
+            loss = tf.keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+        results.append([probabilities, *map(tf.convert_to_tensor, tape.gradient(
+            loss, model.trainable_weights))])
+    for fused, per_step in zip(*results, strict=True):
+        np.testing.assert_allclose(fused, per_step, atol=1e-5, rtol=1e-5)
+
+
+def test_the_per_step_fallback_says_so_once(monkeypatch, caplog):
+    """Without the compiled loop a masked memory model runs the per-step layer, with one warning
+    line (``--verbose`` shows TensorFlow's warnings)."""
+    from keras_models.layers import fused_lstm
+
+    monkeypatch.setattr(fused_lstm, "native_loop_available", lambda: False)
+    model = build_memory_model("lstm", vocab_size=3, num_classes=2, units=4, embedding_dim=2)
+    tokens = heldout_set("palindrome", 2, 4, seed=3)[0]
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        model(tokens)
+        model(tokens)
+    notes = [r.getMessage() for r in caplog.records if "per-step loop" in r.getMessage()]
+    assert notes == ["rnn: the per-step loop runs (a mask without the compiled loop)"]
 
 
 def test_mean_std_curves_of_runs_that_stopped_at_different_steps():
