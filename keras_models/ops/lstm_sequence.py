@@ -232,7 +232,7 @@ def _native_loop(cell, projected, h0, c0, recurrent_kernel, peephole, keep):
         d_z = tf.reshape(d_z, [-1, 4 * units])
         first, sequence = (c0, c) if cell == "matrix" else (h0, h)
         read = tf.reshape(tf.concat([first[None], sequence[:-1]], axis=0), [-1, units])
-        d_recurrent = ops.seqgraph_weight_gradient(read, d_z, columns=recurrent_columns)
+        d_recurrent = ops.seqgraph_weight_gradient(read, d_z, keep, columns=recurrent_columns)
         return d_z, d_h0, d_c0, d_recurrent, d_peephole
 
     return (tf.transpose(h, [1, 0, 2]), h[-1], c[-1]), backward
@@ -254,7 +254,7 @@ def _native_sequence_of(cell):
             d_z, d_h0, d_c0, d_recurrent, d_peephole = backward(d_out, d_h_last, d_c_last)
             d_x = tf.reshape(tf.matmul(d_z, kernel, transpose_b=True), [steps, -1, inputs])
             return [tf.transpose(d_x, [1, 0, 2]), None, d_h0, d_c0,
-                    recurrence_ops().seqgraph_weight_gradient(x_tm, d_z), d_recurrent,
+                    recurrence_ops().seqgraph_weight_gradient(x_tm, d_z, keep), d_recurrent,
                     tf.reduce_sum(d_z, axis=0), d_peephole]
 
         return outputs, grad

@@ -164,12 +164,22 @@ def test_char_model_folds_its_lookup_where_cheaper_and_trains_the_same(monkeypat
 
 
 @needs_native
-def test_weight_gradient_op_equals_numpy():
+@pytest.mark.parametrize("masked", [False, True], ids=["all_rows", "kept_rows"])
+def test_weight_gradient_op_equals_numpy(masked):
+    """``inputsᵀ δZ`` over N = T·B rows; with keep [T, B], each step adds only the span of its
+    kept rows (δz is zero on the others, as the backward loop leaves it); ``columns`` takes the
+    first columns of δZ (the matrix peephole's U meets the first 3H)."""
     rng = np.random.default_rng(1)
-    inputs, d_z = rng.normal(size=(50, 3)), rng.normal(size=(50, 37))
+    steps, batch = 5, 10
+    inputs, d_z = rng.normal(size=(steps * batch, 3)), rng.normal(size=(steps * batch, 37))
+    keep = rng.random((steps, batch)) < 0.6 if masked else np.zeros((0, 0), bool)
+    if masked:
+        keep[2] = False  # a step with no kept row
+        d_z[~keep.reshape(-1)] = 0.0
     ours = native_lstm.recurrence_ops().seqgraph_weight_gradient(
-        tf.constant(inputs, tf.float32), tf.constant(d_z, tf.float32))
-    np.testing.assert_allclose(ours, inputs.T @ d_z, atol=1e-4, rtol=1e-5)
+        tf.constant(inputs, tf.float32), tf.constant(d_z, tf.float32), tf.constant(keep),
+        columns=30)
+    np.testing.assert_allclose(ours, inputs.T @ d_z[:, :30], atol=1e-4, rtol=1e-5)
 
 
 def op_types(concrete_function):
