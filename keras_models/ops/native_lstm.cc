@@ -175,54 +175,68 @@ struct Columns {
   float* at(int64_t t, int64_t b) const { return data + (t * batch + b) * width; }
 };
 
+// Per-thread work space of ForwardColumn, allocated once per block rather than per column.
+struct Scratch {
+  explicit Scratch(int64_t units)
+      : gates(4 * units), s(units), o(units), tanh_c(units) {}
+  Array gates, s, o, tanh_c;
+};
+
 // One kept forward step of one column: z_r = Uᵀ r (R rows), z_x [4H] and c_{t-1} → h_t, c_t and
 // the factors a [4H], a_c [H], f' [H].
 template <Cell kCell>
 void ForwardColumn(int64_t units, const float* z_r, const float* z_x, const float* c_prev_data,
                    const float* peephole, float* h, float* c, float* a_data, float* a_c,
-                   float* carry) {
+                   float* carry, Scratch& scratch) {
   const int64_t H = units;
   const ConstColumn r(z_r, kCell == Cell::kMatrix ? 3 * H : 4 * H), x(z_x, 4 * H);
   const ConstColumn c_prev(c_prev_data, H);
-  Column a(a_data, 4 * H), c_t(c, H);
+  Column a(a_data, 4 * H), c_t(c, H), h_t(h, H), a_c_t(a_c, H), carry_t(carry, H);
+  Array& tanh_c = scratch.tanh_c;
   if constexpr (kCell == Cell::kMatrix) {
-    const Array gates = Sigmoid(r + x.head(3 * H));
-    const Array s = Sigmoid(x.tail(H));
+    auto gates = scratch.gates.head(3 * H);
+    gates = Sigmoid(r + x.head(3 * H));
+    scratch.s = Sigmoid(x.tail(H));
     const auto f = gates.head(H), i = gates.segment(H, H), o = gates.tail(H);
+    const Array& s = scratch.s;
     c_t = s * i + c_prev * f;
-    const Array tanh_c = c_t.tanh();
+    tanh_c = c_t.tanh();
     a.head(H) = c_prev * f * (1 - f);
     a.segment(H, H) = s * i * (1 - i);
     a.segment(2 * H, H) = tanh_c * o * (1 - o);
     a.tail(H) = i * s * (1 - s);
-    Column(h, H) = tanh_c * o;
-    Column(a_c, H) = o * (1 - tanh_c * tanh_c);
-    Column(carry, H) = f;
+    h_t = tanh_c * o;
+    a_c_t = o * (1 - tanh_c * tanh_c);
+    carry_t = f;
   } else {
-    Array z_if = r.head(2 * H) + x.head(2 * H);
+    // gates: [σ(z_i); σ(z_f); tanh z_g], then o.
+    auto sigma_if = scratch.gates.head(2 * H);
+    sigma_if = r.head(2 * H) + x.head(2 * H);
     if constexpr (kCell == Cell::kClassic) {
-      z_if.head(H) += ConstColumn(peephole, H) * c_prev;
-      z_if.tail(H) += ConstColumn(peephole + H, H) * c_prev;
+      sigma_if.head(H) += ConstColumn(peephole, H) * c_prev;
+      sigma_if.tail(H) += ConstColumn(peephole + H, H) * c_prev;
     }
-    const Array sigma_if = Sigmoid(z_if);
-    const Array g = (r.segment(2 * H, H) + x.segment(2 * H, H)).tanh();
+    sigma_if = Sigmoid(sigma_if);
+    auto g = scratch.gates.segment(2 * H, H);
+    g = (r.segment(2 * H, H) + x.segment(2 * H, H)).tanh();
     const auto i = sigma_if.head(H), f = sigma_if.tail(H);
     c_t = g * i + c_prev * f;
-    Array z_o = r.tail(H) + x.tail(H);
-    if constexpr (kCell == Cell::kClassic) z_o += ConstColumn(peephole + 2 * H, H) * c_t;
-    const Array o = Sigmoid(z_o);
-    const Array tanh_c = c_t.tanh();
+    Array& o = scratch.o;
+    o = r.tail(H) + x.tail(H);
+    if constexpr (kCell == Cell::kClassic) o += ConstColumn(peephole + 2 * H, H) * c_t;
+    o = Sigmoid(o);
+    tanh_c = c_t.tanh();
     a.head(H) = g * i * (1 - i);
     a.segment(H, H) = c_prev * f * (1 - f);
     a.segment(2 * H, H) = i * (1 - g * g);
     a.tail(H) = tanh_c * o * (1 - o);
-    Column(h, H) = tanh_c * o;
-    Column(a_c, H) = o * (1 - tanh_c * tanh_c);
-    Column(carry, H) = f;
+    h_t = tanh_c * o;
+    a_c_t = o * (1 - tanh_c * tanh_c);
+    carry_t = f;
     if constexpr (kCell == Cell::kClassic) {
-      Column(a_c, H) += a.tail(H) * ConstColumn(peephole + 2 * H, H);
-      Column(carry, H) += a.head(H) * ConstColumn(peephole, H) +
-                          a.segment(H, H) * ConstColumn(peephole + H, H);
+      a_c_t += a.tail(H) * ConstColumn(peephole + 2 * H, H);
+      carry_t += a.head(H) * ConstColumn(peephole, H) +
+                 a.segment(H, H) * ConstColumn(peephole + H, H);
     }
   }
 }
@@ -282,6 +296,7 @@ class RecurrenceOp : public OpKernel {
 
     ForEachBlock(context, mask.bounds(context), [&](int64_t first, int64_t count) {
       Matrix z(rows, count);
+      Scratch scratch(units);
       for (int64_t t = 0; t < steps; ++t) {
         const float* h_prev = t == 0 ? h0_data : hs.at(t - 1, 0);
         const float* c_prev = t == 0 ? c0_data : cs.at(t - 1, 0);
@@ -299,7 +314,7 @@ class RecurrenceOp : public OpKernel {
           }
           ForwardColumn<kCell>(units, z.col(b - lo).data(), z_x + (t * batch + b) * gates,
                                c_prev + b * units, p, hs.at(t, b), cs.at(t, b), a.at(t, b),
-                               a_c.at(t, b), f.at(t, b));
+                               a_c.at(t, b), f.at(t, b), scratch);
         }
       }
     });
