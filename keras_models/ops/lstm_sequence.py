@@ -246,16 +246,20 @@ def _native_sequence_of(cell):
         inputs, units = x.shape[2], recurrent_kernel.shape[0]
         steps = tf.shape(x)[1]
         x_tm = tf.reshape(tf.transpose(x, [1, 0, 2]), [-1, inputs])  # [T·B, I]
-        projected = tf.reshape(tf.matmul(x_tm, kernel) + bias, [steps, -1, 4 * units])
+        projected = tf.reshape(tf.nn.bias_add(tf.matmul(x_tm, kernel), bias),
+                               [steps, -1, 4 * units])
         outputs, backward = _native_loop(cell, projected, h0, c0, recurrent_kernel, peephole,
                                          keep)
 
         def grad(d_out, d_h_last, d_c_last):
             d_z, d_h0, d_c0, d_recurrent, d_peephole = backward(d_out, d_h_last, d_c_last)
             d_x = tf.reshape(tf.matmul(d_z, kernel, transpose_b=True), [steps, -1, inputs])
-            return [tf.transpose(d_x, [1, 0, 2]), None, d_h0, d_c0,
-                    recurrence_ops().seqgraph_weight_gradient(x_tm, d_z, keep), d_recurrent,
-                    tf.reduce_sum(d_z, axis=0), d_peephole]
+            # ∂W and ∂b in one pass over δZ: [x, 1]ᵀ δZ.
+            x_and_one = tf.concat([x_tm, tf.ones_like(x_tm[:, :1])], axis=1)
+            d_kernel, d_bias = tf.split(
+                recurrence_ops().seqgraph_weight_gradient(x_and_one, d_z, keep), [inputs, 1])
+            return [tf.transpose(d_x, [1, 0, 2]), None, d_h0, d_c0, d_kernel, d_recurrent,
+                    d_bias[0], d_peephole]
 
         return outputs, grad
 
@@ -279,8 +283,8 @@ def native_sequence(cell, x, h0, c0, kernel, recurrent_kernel, bias, peephole=No
     ``h [B, T, H], h_T, c_T``. T need not be known when the graph is built.
 
     Time-major inside (``[T, B, F]``): ``W x + b`` of all steps is one matmul, then the forward
-    loop; the backward loop returns ``δZ [T·B, 4H]``, and ``∂W = Xᵀ δZ``, ``∂U = Rᵀ δZ`` (the
-    third op), ``δx = δZ Wᵀ`` and ``∂b = Σ δZ`` are one matmul (or sum) each.
+    loop; the backward loop returns ``δZ [T·B, 4H]``, and ``[∂W; ∂bᵀ] = [X, 1]ᵀ δZ``,
+    ``∂U = Rᵀ δZ`` (the third op) and ``δx = δZ Wᵀ`` are one matmul each.
 
     ``mask [B, T]`` (bool, optional) as in Keras' masked RNN: where it is false, the row's h and c
     stay as they were (so a left-padded row keeps its initial state until its first token), and
