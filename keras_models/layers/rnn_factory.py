@@ -1,10 +1,9 @@
 """One factory for every recurrent layer seqgraph trains: our two cells or Keras' built-ins.
 
 ``make_rnn("peephole", 128)`` is ``keras.layers.RNN(PeepholeLSTMCell(128))``; with ``fused=True``
-our cells come in a ``FusedLSTM`` instead (the same layer with a whole-sequence path), which is
-faster at the text model's batch 64 and slower at the memory experiments' batch 256 (see
-``docs/benchmarks.md``). Wrap the result in ``keras.layers.Bidirectional`` for a bidirectional
-layer.
+our cells come in a ``FusedLSTM`` instead (the same layer with a whole-sequence path, which the
+text and memory models use). Wrap the result in ``keras.layers.Bidirectional`` for a
+bidirectional layer.
 """
 
 from keras_models.backend import keras

@@ -6,12 +6,14 @@ Forward, for inputs ``x [B, T, I]`` and fused weights (blocks i, f, g, o)::
     i = σ(z_i + p_i ⊙ c_{t-1}),  f = σ(z_f + p_f ⊙ c_{t-1}),  g = tanh(z_g)
     c_t = g ⊙ i + c_{t-1} ⊙ f ;  o = σ(z_o + p_o ⊙ c_t) ;  h_t = tanh(c_t) ⊙ o
 
-``lstm_sequence`` is the plain LSTM (no p), and ``native_lstm_sequence`` the same with both loops
-in the compiled ops of ``native_lstm`` (``native_lstm_on_ids`` when x is an embedding lookup);
-``peephole_lstm_sequence`` the classic peephole LSTM (diagonal p = (p_i, p_f, p_o));
+``lstm_sequence`` is the plain LSTM (no p); ``peephole_lstm_sequence`` the classic peephole LSTM
+(diagonal p = (p_i, p_f, p_o));
 ``matrix_peephole_sequence`` the full-matrix peephole LSTM (gates f, i, o read c through
 ``U``, candidate ``s = σ(W_c x + b_c)``; its backward carries only ``δc``, with
-``δc_{t-1} = δc ⊙ f + U δz``). Backward of the plain and classic LSTMs, from
+``δc_{t-1} = δc ⊙ f + U δz``). ``native_sequence`` runs any of the three with both loops in
+the compiled ops of ``native_lstm``, with an optional mask and any length (``native_lstm_sequence``
+for the LSTM; ``native_lstm_on_ids`` when x is an embedding lookup). Backward of the plain and
+classic LSTMs, from
 ``∂L/∂h_t`` (every step) and ``∂L/∂h_T``, ``∂L/∂c_T`` (final states), with ``δz_{T+1} = 0``::
 
     δh   = ∂L/∂h_t + U δz_{t+1}

@@ -1,13 +1,15 @@
-"""The LSTM's recurrent loop as compiled TensorFlow ops, built on first use.
+"""The recurrent loop of the LSTM and both peephole cells as compiled TensorFlow ops, built on
+first use.
 
 ``native_lstm.cc`` (beside this file) holds the loop that must go step by step (one op forward,
-one backward), which splits the batch into one chain per intra-op thread where TensorFlow's per-step
-matmuls gain little from a second thread, and a third op for the weight gradients (see
-docs/benchmarks.md). It is compiled against the installed TensorFlow with the system's C++
-compiler the first time it is needed (about 20 s), into ``$SEQGRAPH_CACHE`` (default
-``~/.cache/seqgraph``) under a key of the source, the TensorFlow version and the flags, and
-loaded from there afterwards. ``SEQGRAPH_NATIVE=0`` turns it off. Without a compiler, or if the
-build fails, ``recurrence_ops()`` returns None after one warning line on stderr, and
+one backward, for any of the three cells, with an optional mask), which splits the batch into one
+chain per intra-op thread where TensorFlow's per-step matmuls gain little from a second thread,
+and a third op for the weight gradients (see docs/benchmarks.md). It is compiled against the
+installed TensorFlow with the system's C++ compiler the first time it is needed (about 20 s),
+into ``$SEQGRAPH_CACHE`` (default ``~/.cache/seqgraph``) under a key of the source, the
+TensorFlow version and the flags, and loaded from there afterwards. ``SEQGRAPH_NATIVE=0`` turns
+it off. Without a compiler, or if the build fails, ``recurrence_ops()`` returns None after one
+warning line on stderr, and
 ``FusedLSTM`` keeps its TensorFlow path, which computes the same.
 
 The ops never enter a SavedModel: ``FusedLSTM`` takes the TensorFlow path while one is being
@@ -72,7 +74,7 @@ def _build(compiler, library):
 
 @functools.cache
 def recurrence_ops():
-    """The loaded op library or None: ``seqgraph_lstm_recurrence``, ``…_recurrence_grad`` and
+    """The loaded op library or None: ``seqgraph_recurrence``, ``seqgraph_recurrence_grad`` and
     ``seqgraph_weight_gradient``."""
     if os.environ.get("SEQGRAPH_NATIVE", "1") == "0" or tf.config.list_physical_devices("GPU"):
         return None

@@ -13,7 +13,8 @@ from pathlib import Path
 from trainers.memory.config import TENSORFLOW_ENVIRONMENT  # noqa: F401  (read by trainers/cli.py)
 
 TASK_HELP = "palindrome, baum_sweet or random_combinations"
-CELL_HELP = "lstm, peephole (ours), keras_lstm, keras_gru or bilstm (Keras' built-ins)"
+CELL_HELP = ("lstm, peephole, peephole_classic (ours), keras_lstm, keras_gru or bilstm (Keras' "
+             "built-ins)")
 OVERRIDABLE = ("steps", "batch_size", "units", "embedding_dim", "learning_rate", "clipnorm",
                "initializer", "forget_bias")
 RUN_SETTINGS = ("early_stop", "eval_every", "heldout_size", "heldout_seed")
