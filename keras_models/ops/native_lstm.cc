@@ -36,7 +36,6 @@
 // once (with a mask, step by step over the span of the kept rows): for these time-major operands
 // Eigen's product is up to 1.6 times faster than TensorFlow's MatMul with transpose_a.
 #include <algorithm>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -377,14 +376,18 @@ class RecurrenceGradOp : public OpKernel {
     d_h_carry = ConstMatrixMap(d_h_last.flat<float>().data(), units, batch);
     d_c = ConstMatrixMap(d_c_last.flat<float>().data(), units, batch);
     Column d_p(d_peephole->flat<float>().data(), d_peephole->NumElements());
-    d_p.setZero();
-    std::mutex d_p_lock;
     const Mask mask(keep, steps, batch);
+    const std::vector<int64_t> bounds = mask.bounds(context);
+    // ∂p of each block, added up in block order afterwards: the same sum on every run.
+    std::vector<Array> d_p_blocks(bounds.size() - 1, Array::Zero(d_p.size()));
     // The block of δz that multiplies h's gradient: o, which is block 3, or 2 for "matrix".
     const int64_t o_block = kCell == Cell::kMatrix ? 2 : 3;
 
-    ForEachBlock(context, mask.bounds(context), [&](int64_t first, int64_t count) {
-      Array d_h_b(units), d_p_block = Array::Zero(d_p.size());
+    ForEachBlock(context, bounds, [&](int64_t first, int64_t count) {
+      Array d_h_b(units);
+      const int64_t block = std::upper_bound(bounds.begin(), bounds.end() - 1, first) -
+                            bounds.begin() - 1;  // blocks are never empty unless B = 0
+      Array& d_p_block = d_p_blocks[std::max<int64_t>(0, block)];
       for (int64_t t = steps - 1; t >= 0; --t) {
         for (int64_t b = first; b < first + count; ++b) {
           auto carry_h = d_h_carry.col(b).array();
@@ -422,11 +425,9 @@ class RecurrenceGradOp : public OpKernel {
           d_h_carry.middleCols(lo, hi - lo).noalias() += recurrent_u * d_z_span;
         }
       }
-      if constexpr (kCell == Cell::kClassic) {
-        std::lock_guard<std::mutex> guard(d_p_lock);
-        d_p += d_p_block;
-      }
     });
+    d_p.setZero();
+    for (const Array& d_p_block : d_p_blocks) d_p += d_p_block;
   }
 
   Cell cell_;
