@@ -120,12 +120,6 @@ void ForEachBlock(OpKernelContext* context, int64_t size, const Work& work) {
   ForEachBlock(context, BlockBounds(threads, size, nullptr), work);
 }
 
-Cell ParseCell(OpKernelConstruction* context) {
-  std::string name;
-  context->GetAttr("cell", &name).IgnoreError();  // the op's attr allows these three only
-  return name == "classic" ? Cell::kClassic : name == "matrix" ? Cell::kMatrix : Cell::kLstm;
-}
-
 // The optional mask keep [T, B]: kept(t, b), the span [lo, hi) of a block's kept rows at step t,
 // and blocks of about equal kept steps.
 class Mask {
@@ -240,20 +234,33 @@ void ForwardColumn(int64_t units, const float* z_r, const float* z_x, const floa
   }
 }
 
-class RecurrenceOp : public OpKernel {
+// An op kernel with the attr `cell`: Compute runs Derived::Run<cell>.
+template <typename Derived>
+class CellOp : public OpKernel {
  public:
-  explicit RecurrenceOp(OpKernelConstruction* context)
-      : OpKernel(context), cell_(ParseCell(context)) {}
+  explicit CellOp(OpKernelConstruction* context) : OpKernel(context) {
+    std::string name;
+    OP_REQUIRES_OK(context, context->GetAttr("cell", &name));
+    cell_ = name == "classic" ? Cell::kClassic : name == "matrix" ? Cell::kMatrix : Cell::kLstm;
+  }
 
   void Compute(OpKernelContext* context) override {
+    auto* self = static_cast<Derived*>(this);
     switch (cell_) {
-      case Cell::kLstm: return Run<Cell::kLstm>(context);
-      case Cell::kClassic: return Run<Cell::kClassic>(context);
-      case Cell::kMatrix: return Run<Cell::kMatrix>(context);
+      case Cell::kLstm: return self->template Run<Cell::kLstm>(context);
+      case Cell::kClassic: return self->template Run<Cell::kClassic>(context);
+      case Cell::kMatrix: return self->template Run<Cell::kMatrix>(context);
     }
   }
 
  private:
+  Cell cell_ = Cell::kLstm;
+};
+
+class RecurrenceOp : public CellOp<RecurrenceOp> {
+ public:
+  using CellOp::CellOp;
+
   template <Cell kCell>
   void Run(OpKernelContext* context) {
     const Tensor& projected = context->input(0);  // z_x [T, B, 4H]
@@ -318,24 +325,12 @@ class RecurrenceOp : public OpKernel {
       }
     });
   }
-
-  Cell cell_;
 };
 
-class RecurrenceGradOp : public OpKernel {
+class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
  public:
-  explicit RecurrenceGradOp(OpKernelConstruction* context)
-      : OpKernel(context), cell_(ParseCell(context)) {}
+  using CellOp::CellOp;
 
-  void Compute(OpKernelContext* context) override {
-    switch (cell_) {
-      case Cell::kLstm: return Run<Cell::kLstm>(context);
-      case Cell::kClassic: return Run<Cell::kClassic>(context);
-      case Cell::kMatrix: return Run<Cell::kMatrix>(context);
-    }
-  }
-
- private:
   template <Cell kCell>
   void Run(OpKernelContext* context) {
     const Tensor& d_h = context->input(0);        // ∂L/∂h_t [T, B, H]
@@ -429,8 +424,6 @@ class RecurrenceGradOp : public OpKernel {
     d_p.setZero();
     for (const Array& d_p_block : d_p_blocks) d_p += d_p_block;
   }
-
-  Cell cell_;
 };
 
 class WeightGradientOp : public OpKernel {
