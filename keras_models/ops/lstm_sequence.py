@@ -229,8 +229,8 @@ def _native_loop(cell, projected, h0, c0, recurrent_kernel, peephole, keep):
 
     def backward(d_out, d_h_last, d_c_last):
         d_z, d_h0, d_c0, d_peephole = ops.seqgraph_recurrence_grad(
-            tf.transpose(d_out, [1, 0, 2]), d_h_last, d_c_last, recurrent_kernel, factors,
-            c_factors, carry, keep, c, c0, cell=cell)
+            d_out, d_h_last, d_c_last, recurrent_kernel, factors, c_factors, carry, keep, c, c0,
+            cell=cell)
         d_z = tf.reshape(d_z, [-1, 4 * units])
         first, sequence = (c0, c) if cell == "matrix" else (h0, h)
         read = tf.reshape(tf.concat([first[None], sequence[:-1]], axis=0), [-1, units])
