@@ -210,13 +210,19 @@ def matrix_peephole_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
 
 
 NATIVE_CELLS = ("lstm", "classic", "matrix")
+# Inputs at most this wide (the memory models' embeddings) are projected inside the compiled loop,
+# step by step: there ``W x + b [T, B, 4H]`` would be the largest tensor of the pass, written and
+# read once for little arithmetic. Wider inputs (the text model's) take one large matmul first,
+# which runs faster than a small product per step.
+LOOP_PROJECTION_WIDTH = 16
 
 
-def _native_loop(cell, projected, h0, c0, recurrent_kernel, peephole, keep):
-    """Both loops of ``cell`` (one of ``NATIVE_CELLS``) in the compiled ops of ``native_lstm``,
-    from ``W x + b`` already taken.
+def _native_loop(cell, inputs, h0, c0, recurrent_kernel, peephole, keep, kernel=None, bias=None):
+    """Both loops of ``cell`` (one of ``NATIVE_CELLS``) in the compiled ops of ``native_lstm``.
 
-    ``projected [T, B, 4H]`` (time-major), ``peephole [3H]`` (classic) or ``[0]``, ``keep [T, B]``
+    ``inputs``: ``W x + b`` already taken ``[T, B, 4H]`` (time-major), or ``x [T, B, I]`` with
+    ``kernel`` W and ``bias`` b, which the forward loop applies step by step.
+    ``peephole [3H]`` (classic) or ``[0]``, ``keep [T, B]``
     bool (false: the row's state is held at that step) or ``[0, 0]`` → outputs
     ``h [B, T, H], h_T, c_T``, and the backward function ``(∂L/∂h, ∂L/∂h_T, ∂L/∂c_T) →
     δZ [T·B, 4H], δh_0, δc_0, ∂U = Rᵀ δZ, ∂p``, where R is what ``U`` multiplies: the previous
@@ -224,8 +230,10 @@ def _native_loop(cell, projected, h0, c0, recurrent_kernel, peephole, keep):
     """
     ops = recurrence_ops()
     units, recurrent_columns = recurrent_kernel.shape
+    if kernel is None:
+        kernel, bias = tf.zeros([0, 4 * units]), tf.zeros([0])
     h, c, factors, c_factors, carry = ops.seqgraph_recurrence(
-        projected, recurrent_kernel, peephole, h0, c0, keep, cell=cell)
+        inputs, kernel, bias, recurrent_kernel, peephole, h0, c0, keep, cell=cell)
 
     def backward(d_out, d_h_last, d_c_last):
         d_z, d_h0, d_c0, d_peephole = ops.seqgraph_recurrence_grad(
@@ -248,10 +256,13 @@ def _native_sequence_of(cell):
         inputs, units = x.shape[2], recurrent_kernel.shape[0]
         steps = tf.shape(x)[1]
         x_tm = tf.reshape(tf.transpose(x, [1, 0, 2]), [-1, inputs])  # [T·B, I]
-        projected = tf.reshape(tf.nn.bias_add(tf.matmul(x_tm, kernel), bias),
-                               [steps, -1, 4 * units])
-        outputs, backward = _native_loop(cell, projected, h0, c0, recurrent_kernel, peephole,
-                                         keep)
+        if inputs <= LOOP_PROJECTION_WIDTH:  # W x + b inside the loop, never stored
+            loop_inputs = [tf.reshape(x_tm, [steps, -1, inputs]), kernel, bias]
+        else:  # one large matmul
+            loop_inputs = [tf.reshape(tf.nn.bias_add(tf.matmul(x_tm, kernel), bias),
+                                      [steps, -1, 4 * units])]
+        outputs, backward = _native_loop(cell, loop_inputs[0], h0, c0, recurrent_kernel,
+                                         peephole, keep, *loop_inputs[1:])
 
         def grad(d_out, d_h_last, d_c_last):
             d_z, d_h0, d_c0, d_recurrent, d_peephole = backward(d_out, d_h_last, d_c_last)
@@ -284,8 +295,9 @@ def native_sequence(cell, x, h0, c0, kernel, recurrent_kernel, bias, peephole=No
     ``x [B, T, I]`` from ``h0, c0 [B, H]``, both loops in the compiled ops of ``native_lstm``:
     ``h [B, T, H], h_T, c_T``. T need not be known when the graph is built.
 
-    Time-major inside (``[T, B, F]``): ``W x + b`` of all steps is one matmul, then the forward
-    loop; the backward loop returns ``δZ [T·B, 4H]``, and ``[∂W; ∂bᵀ] = [X, 1]ᵀ δZ``,
+    Time-major inside (``[T, B, F]``): ``W x + b`` of all steps is one matmul (or, for inputs at
+    most ``LOOP_PROJECTION_WIDTH`` wide, formed step by step in the forward loop); the backward
+    loop returns ``δZ [T·B, 4H]``, and ``[∂W; ∂bᵀ] = [X, 1]ᵀ δZ``,
     ``∂U = Rᵀ δZ`` (the third op) and ``δx = δZ Wᵀ`` are one matmul each.
 
     ``mask [B, T]`` (bool, optional) as in Keras' masked RNN: where it is false, the row's h and c

@@ -5,8 +5,9 @@
 //   "matrix"   the full-matrix peephole LSTM, blocks (f, i, o, c), U [H, 3H] reads c, and the
 //              candidate σ(z_c) has no recurrent term.
 //
-// W x + b for all steps and δx = δZ Wᵀ stay in TensorFlow, as large matmuls; the first two ops
-// run only the chain that must go step by step. Tensors are time-major, [T, B, F] row-major, so
+// The forward op takes either z_x = W x + b of all steps, or x, W and b and forms z_x step by
+// step in the loop (never storing it: for a narrow x, it is the largest tensor of the pass);
+// δx = δZ Wᵀ and the weight gradients stay large matmuls after the backward loop. Tensors are time-major, [T, B, F] row-major, so
 // step t of batch rows [b, b + n) is one contiguous column-major F × n block. The batch is split
 // into one block of rows per intra-op thread, and each block runs its whole chain alone: the
 // threads never wait for each other inside the loop.
@@ -264,20 +265,30 @@ class RecurrenceOp : public CellOp<RecurrenceOp> {
 
   template <Cell kCell>
   void Run(OpKernelContext* context) {
-    const Tensor& projected = context->input(0);  // z_x [T, B, 4H]
-    const Tensor& recurrent = context->input(1);  // U [H, 4H], "matrix" [H, 3H]
-    const Tensor& peephole = context->input(2);   // p [3H] ("classic") or [0]
-    const Tensor& h0 = context->input(3);         // [B, H]
-    const Tensor& c0 = context->input(4);         // [B, H]
-    const Tensor& keep = context->input(5);       // [T, B] bool or [0]
+    // Either z_x = W x + b itself [T, B, 4H] (kernel [0]), or x [T, B, I] with W [I, 4H], b [4H]:
+    // then each step takes Wᵀ x + b of its block in the loop, and z_x is never stored.
+    const Tensor& inputs = context->input(0);
+    const Tensor& kernel = context->input(1);
+    const Tensor& bias = context->input(2);
+    const Tensor& recurrent = context->input(3);  // U [H, 4H], "matrix" [H, 3H]
+    const Tensor& peephole = context->input(4);   // p [3H] ("classic") or [0]
+    const Tensor& h0 = context->input(5);         // [B, H]
+    const Tensor& c0 = context->input(6);         // [B, H]
+    const Tensor& keep = context->input(7);       // [T, B] bool or [0]
     const int64_t recurrent_blocks = kCell == Cell::kMatrix ? 3 : 4;
-    OP_REQUIRES(context, projected.dims() == 3 && recurrent.dims() == 2 &&
-                             projected.dim_size(2) == 4 * recurrent.dim_size(0) &&
+    OP_REQUIRES(context, inputs.dims() == 3 && recurrent.dims() == 2 &&
                              recurrent.dim_size(1) == recurrent_blocks * recurrent.dim_size(0),
-                tensorflow::errors::InvalidArgument("expected z_x [T, B, 4H] and U [H, kH]"));
-    const int64_t steps = projected.dim_size(0), batch = projected.dim_size(1);
+                tensorflow::errors::InvalidArgument("expected inputs [T, B, F] and U [H, kH]"));
+    const int64_t steps = inputs.dim_size(0), batch = inputs.dim_size(1);
     const int64_t units = recurrent.dim_size(0), gates = 4 * units;
-    const int64_t rows = recurrent_blocks * units;
+    const int64_t rows = recurrent_blocks * units, features = inputs.dim_size(2);
+    const bool projected = kernel.NumElements() == 0;
+    OP_REQUIRES(context,
+                projected ? features == gates
+                          : kernel.dims() == 2 && kernel.dim_size(0) == features &&
+                                kernel.dim_size(1) == gates && bias.NumElements() == gates,
+                tensorflow::errors::InvalidArgument(
+                    "expected z_x [T, B, 4H], or x [T, B, I] with W [I, 4H] and b [4H]"));
     OP_REQUIRES(context, peephole.NumElements() == (kCell == Cell::kClassic ? 3 * units : 0),
                 tensorflow::errors::InvalidArgument("expected p [3H] for classic, else [0]"));
     OP_REQUIRES(context, ValidMask(keep, steps, batch),
@@ -286,11 +297,12 @@ class RecurrenceOp : public CellOp<RecurrenceOp> {
     Tensor *h, *c, *factors, *c_factors, *carry;
     OP_REQUIRES_OK(context, context->allocate_output(0, per_step, &h));
     OP_REQUIRES_OK(context, context->allocate_output(1, per_step, &c));
-    OP_REQUIRES_OK(context, context->allocate_output(2, projected.shape(), &factors));
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(2, TensorShape({steps, batch, gates}), &factors));
     OP_REQUIRES_OK(context, context->allocate_output(3, per_step, &c_factors));
     OP_REQUIRES_OK(context, context->allocate_output(4, per_step, &carry));
     const ConstMatrixMap recurrent_t(recurrent.flat<float>().data(), rows, units);  // Uᵀ
-    const float* z_x = projected.flat<float>().data();
+    const float* x = inputs.flat<float>().data();
     const float* p = peephole.flat<float>().data();
     const Columns hs{h->flat<float>().data(), batch, units};
     const Columns cs{c->flat<float>().data(), batch, units};
@@ -302,7 +314,7 @@ class RecurrenceOp : public CellOp<RecurrenceOp> {
     const Mask mask(keep, steps, batch);
 
     ForEachBlock(context, mask.bounds(context), [&](int64_t first, int64_t count) {
-      Matrix z(rows, count);
+      Matrix z(rows, count), z_x(projected ? 0 : gates, count);
       Scratch scratch(units);
       for (int64_t t = 0; t < steps; ++t) {
         const float* h_prev = t == 0 ? h0_data : hs.at(t - 1, 0);
@@ -312,6 +324,14 @@ class RecurrenceOp : public CellOp<RecurrenceOp> {
         if (hi > lo) {
           z.leftCols(hi - lo).noalias() =
               recurrent_t * ConstMatrixMap(read + lo * units, units, hi - lo);
+          if (!projected) {  // Wᵀ x + b: W [I, 4H] row-major is Wᵀ column-major
+            auto z_x_span = z_x.leftCols(hi - lo);
+            z_x_span.noalias() =
+                ConstMatrixMap(kernel.flat<float>().data(), gates, features) *
+                ConstMatrixMap(x + (t * batch + lo) * features, features, hi - lo);
+            z_x_span.colwise() += Eigen::Map<const Eigen::VectorXf>(bias.flat<float>().data(),
+                                                                    gates);
+          }
         }
         for (int64_t b = first; b < first + count; ++b) {
           if (!mask.kept(t, b)) {
@@ -319,7 +339,8 @@ class RecurrenceOp : public CellOp<RecurrenceOp> {
             Column(cs.at(t, b), units) = ConstColumn(c_prev + b * units, units);
             continue;
           }
-          ForwardColumn<kCell>(units, z.col(b - lo).data(), z_x + (t * batch + b) * gates,
+          const float* z_x_b = projected ? x + (t * batch + b) * gates : z_x.col(b - lo).data();
+          ForwardColumn<kCell>(units, z.col(b - lo).data(), z_x_b,
                                c_prev + b * units, p, hs.at(t, b), cs.at(t, b), a.at(t, b),
                                a_c.at(t, b), f.at(t, b), scratch);
         }
@@ -482,7 +503,9 @@ class WeightGradientOp : public OpKernel {
 
 REGISTER_OP("SeqgraphRecurrence")
     .Attr("cell: {'lstm', 'classic', 'matrix'}")
-    .Input("projected: float")
+    .Input("inputs: float")
+    .Input("kernel: float")
+    .Input("bias: float")
     .Input("recurrent_kernel: float")
     .Input("peephole: float")
     .Input("h0: float")
@@ -494,11 +517,14 @@ REGISTER_OP("SeqgraphRecurrence")
     .Output("c_factors: float")
     .Output("carry: float")
     .SetShapeFn([](InferenceContext* c) {
-      const auto per_step = c->MakeShape(
-          {c->Dim(c->input(0), 0), c->Dim(c->input(0), 1), c->Dim(c->input(1), 0)});
+      const auto steps = c->Dim(c->input(0), 0), batch = c->Dim(c->input(0), 1);
+      const auto units = c->Dim(c->input(3), 0);
+      tensorflow::shape_inference::DimensionHandle gates;
+      TF_RETURN_IF_ERROR(c->Multiply(units, 4, &gates));
+      const auto per_step = c->MakeShape({steps, batch, units});
       c->set_output(0, per_step);
       c->set_output(1, per_step);
-      c->set_output(2, c->input(0));
+      c->set_output(2, c->MakeShape({steps, batch, gates}));
       c->set_output(3, per_step);
       c->set_output(4, per_step);
       return absl::OkStatus();

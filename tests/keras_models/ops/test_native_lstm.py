@@ -8,6 +8,7 @@ from keras_models.layers.fused_lstm import TENSORFLOW_SEQUENCES, FusedLSTM
 from keras_models.models.char_language_model import CharModel
 from keras_models.ops import native_lstm
 from keras_models.ops.lstm_sequence import (
+    LOOP_PROJECTION_WIDTH,
     NATIVE_CELLS,
     native_lstm_on_ids,
     native_lstm_sequence,
@@ -55,18 +56,23 @@ def sequence_and_gradients(sequence, batch, steps, seed=0, inputs=5, units=7, x=
 
 @needs_native
 @pytest.mark.parametrize("cell", NATIVE_CELLS)
-@pytest.mark.parametrize("batch, steps", [(1, 1), (3, 6), (17, 4), (40, 9)])
-def test_native_loop_equals_the_tensorflow_loop(cell, batch, steps):
+@pytest.mark.parametrize("batch, steps, inputs", [(1, 1, 5), (3, 6, 5), (17, 4, 20), (40, 9, 1)])
+def test_native_loop_equals_the_tensorflow_loop(cell, batch, steps, inputs):
     """Outputs h, h_T, c_T and the gradients of every argument, for each cell; batches of 17 and
-    40 are split into one chain per intra-op thread on a machine with more than one core. (The
-    TensorFlow loops are held to NumPy and to autodiff through the cells in test_cells.py.)"""
+    40 are split into one chain per intra-op thread on a machine with more than one core. Inputs
+    of width 20 are projected before the loop, narrower ones inside it. (The TensorFlow loops are
+    held to NumPy and to autodiff through the cells in test_cells.py.)"""
     assert native_lstm.recurrence_ops() is not None
+    assert 5 <= LOOP_PROJECTION_WIDTH < 20
 
     def native(*args):
         return native_sequence(cell, *args)
 
-    run = tf.function(lambda: sequence_and_gradients(native, batch, steps, cell=cell))
-    expected = sequence_and_gradients(TENSORFLOW_SEQUENCES[cell], batch, steps, cell=cell)
+    def run_sequence(sequence):
+        return sequence_and_gradients(sequence, batch, steps, inputs=inputs, cell=cell)
+
+    run = tf.function(lambda: run_sequence(native))
+    expected = run_sequence(TENSORFLOW_SEQUENCES[cell])
     for ours, reference in zip(run(), expected, strict=True):
         np.testing.assert_allclose(ours, reference, atol=2e-5, rtol=2e-5)
 
