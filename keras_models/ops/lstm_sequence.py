@@ -222,28 +222,33 @@ def _native_loop(cell, inputs, h0, c0, recurrent_kernel, peephole, keep, kernel=
 
     ``inputs``: ``W x + b`` already taken ``[T, B, 4H]`` (time-major), or ``x [T, B, I]`` with
     ``kernel`` W and ``bias`` b, which the forward loop applies step by step.
-    ``peephole [3H]`` (classic) or ``[0]``, ``keep [T, B]``
-    bool (false: the row's state is held at that step) or ``[0, 0]`` → outputs
-    ``h [B, T, H], h_T, c_T``, and the backward function ``(∂L/∂h, ∂L/∂h_T, ∂L/∂c_T) →
-    δZ [T·B, 4H], δh_0, δc_0, ∂U = Rᵀ δZ, ∂p``, where R is what ``U`` multiplies: the previous
-    h, or the previous c for ``"matrix"`` (whose ``U [H, 3H]`` meets the first 3H columns of δZ).
+    ``peephole [3H]`` (classic) or ``[0]``, ``keep [T, B]`` bool (false: the row's state is held
+    at that step) or ``[0, 0]`` → outputs ``h [B, T, H], h_T, c_T``, and the backward function
+    ``(∂L/∂h, ∂L/∂h_T, ∂L/∂c_T) → δZ [T·B, 4H], δh_0, δc_0, ∂U = Rᵀ δZ, ∂p`` and, with ``kernel``,
+    ``(δx [T, B, I], ∂W, ∂b)`` (else None), which the backward loop sums while δz is at hand.
+    R is what ``U`` multiplies: the previous h, or the previous c for ``"matrix"`` (whose
+    ``U [H, 3H]`` meets the first 3H columns of δZ).
     """
     ops = recurrence_ops()
     units, recurrent_columns = recurrent_kernel.shape
-    if kernel is None:
+    in_loop = kernel is not None
+    if not in_loop:
         kernel, bias = tf.zeros([0, 4 * units]), tf.zeros([0])
     h, c, factors, c_factors, carry = ops.seqgraph_recurrence(
         inputs, kernel, bias, recurrent_kernel, peephole, h0, c0, keep, cell=cell)
 
     def backward(d_out, d_h_last, d_c_last):
-        d_z, d_h0, d_c0, d_peephole = ops.seqgraph_recurrence_grad(
+        d_z, d_h0, d_c0, d_peephole, d_inputs, d_kernel_bias = ops.seqgraph_recurrence_grad(
             d_out, d_h_last, d_c_last, recurrent_kernel, factors, c_factors, carry, keep, c, c0,
-            cell=cell)
+            inputs if in_loop else tf.zeros([0, 0, 0]), kernel, cell=cell)
         d_z = tf.reshape(d_z, [-1, 4 * units])
         first, sequence = (c0, c) if cell == "matrix" else (h0, h)
         read = tf.reshape(tf.concat([first[None], sequence[:-1]], axis=0), [-1, units])
         d_recurrent = ops.seqgraph_weight_gradient(read, d_z, keep, columns=recurrent_columns)
-        return d_z, d_h0, d_c0, d_recurrent, d_peephole
+        input_gradients = None
+        if in_loop:
+            input_gradients = (d_inputs, d_kernel_bias[:-1], d_kernel_bias[-1])
+        return d_z, d_h0, d_c0, d_recurrent, d_peephole, input_gradients
 
     return (tf.transpose(h, [1, 0, 2]), h[-1], c[-1]), backward
 
@@ -265,14 +270,19 @@ def _native_sequence_of(cell):
                                          peephole, keep, *loop_inputs[1:])
 
         def grad(d_out, d_h_last, d_c_last):
-            d_z, d_h0, d_c0, d_recurrent, d_peephole = backward(d_out, d_h_last, d_c_last)
-            d_x = tf.reshape(tf.matmul(d_z, kernel, transpose_b=True), [steps, -1, inputs])
-            # ∂W and ∂b in one pass over δZ: [x, 1]ᵀ δZ.
-            x_and_one = tf.concat([x_tm, tf.ones_like(x_tm[:, :1])], axis=1)
-            d_kernel, d_bias = tf.split(
-                recurrence_ops().seqgraph_weight_gradient(x_and_one, d_z, keep), [inputs, 1])
+            d_z, d_h0, d_c0, d_recurrent, d_peephole, input_gradients = backward(
+                d_out, d_h_last, d_c_last)
+            if input_gradients is not None:
+                d_x, d_kernel, d_bias = input_gradients
+            else:
+                d_x = tf.reshape(tf.matmul(d_z, kernel, transpose_b=True), [steps, -1, inputs])
+                # ∂W and ∂b in one pass over δZ: [x, 1]ᵀ δZ.
+                x_and_one = tf.concat([x_tm, tf.ones_like(x_tm[:, :1])], axis=1)
+                d_kernel, d_bias = tf.split(
+                    recurrence_ops().seqgraph_weight_gradient(x_and_one, d_z, keep), [inputs, 1])
+                d_bias = d_bias[0]
             return [tf.transpose(d_x, [1, 0, 2]), None, d_h0, d_c0, d_kernel, d_recurrent,
-                    d_bias[0], d_peephole]
+                    d_bias, d_peephole]
 
         return outputs, grad
 
@@ -342,7 +352,7 @@ def native_lstm_on_ids(ids, embeddings, h0, c0, kernel, recurrent_kernel, bias):
                                      tf.zeros([0, 0], tf.bool))
 
     def grad(d_out, d_h_last, d_c_last):
-        d_z, d_h0, d_c0, d_recurrent, _ = backward(d_out, d_h_last, d_c_last)
+        d_z, d_h0, d_c0, d_recurrent, _, _ = backward(d_out, d_h_last, d_c_last)
         per_id = tf.math.unsorted_segment_sum(d_z, ids_tm, vocabulary)  # S [V, 4H]
         return [None, tf.matmul(per_id, kernel, transpose_b=True), d_h0, d_c0,
                 tf.matmul(embeddings, per_id, transpose_a=True), d_recurrent,

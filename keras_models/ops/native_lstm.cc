@@ -365,6 +365,8 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
     const Tensor& keep = context->input(7);       // [T, B] bool or [0]
     const Tensor& cells = context->input(8);      // c_t [T, B, H] (read by "classic")
     const Tensor& c0 = context->input(9);         // c_0 [B, H]
+    const Tensor& inputs = context->input(10);    // x [T, B, I] if W x + b was formed in the loop
+    const Tensor& kernel = context->input(11);    // W [I, 4H] then, else [0]
     OP_REQUIRES(context, d_h.dims() == 3 && factors.dims() == 3 &&
                              d_h.dim_size(0) == factors.dim_size(1) &&
                              d_h.dim_size(1) == factors.dim_size(0),
@@ -374,13 +376,31 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
     const int64_t rows = recurrent.dim_size(1);  // 4H, or 3H for "matrix"
     OP_REQUIRES(context, ValidMask(keep, steps, batch),
                 tensorflow::errors::InvalidArgument("expected keep [T, B] or [0]"));
-    Tensor *d_z, *d_h0, *d_c0, *d_peephole;
+    const bool with_inputs = kernel.NumElements() > 0;
+    const int64_t features = with_inputs ? kernel.dim_size(0) : 0;
+    OP_REQUIRES(context,
+                !with_inputs || (inputs.dims() == 3 && inputs.dim_size(0) == steps &&
+                                 inputs.dim_size(1) == batch && inputs.dim_size(2) == features &&
+                                 kernel.dims() == 2 && kernel.dim_size(1) == gates),
+                tensorflow::errors::InvalidArgument("expected x [T, B, I] and W [I, 4H]"));
+    Tensor *d_z, *d_h0, *d_c0, *d_peephole, *d_inputs, *d_kernel_bias;
     OP_REQUIRES_OK(context, context->allocate_output(0, factors.shape(), &d_z));
     OP_REQUIRES_OK(context, context->allocate_output(1, d_c_last.shape(), &d_h0));
     OP_REQUIRES_OK(context, context->allocate_output(2, d_c_last.shape(), &d_c0));
     OP_REQUIRES_OK(context,
                    context->allocate_output(
                        3, TensorShape({kCell == Cell::kClassic ? 3 * units : 0}), &d_peephole));
+    // With x: δx = W δz, and [∂W; ∂bᵀ] = Σ [x; 1] δzᵀ, while δz is at hand (no pass over δZ).
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                4, TensorShape({with_inputs ? steps : 0, batch, features}),
+                                &d_inputs));
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(
+                       5, TensorShape({with_inputs ? features + 1 : 0, gates}), &d_kernel_bias));
+    const float* x = inputs.flat<float>().data();
+    const float* w = kernel.flat<float>().data();
+    float* d_x = d_inputs->flat<float>().data();
+    Column d_wb(d_kernel_bias->flat<float>().data(), d_kernel_bias->NumElements());
     // U [H, kH] column-major, copied once: U δz then multiplies untransposed, which is faster.
     const Matrix recurrent_u =
         ConstMatrixMap(recurrent.flat<float>().data(), rows, units).transpose();
@@ -402,6 +422,7 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
     const std::vector<int64_t> bounds = mask.bounds(context);
     // ∂p of each block, added up in block order afterwards: the same sum on every run.
     std::vector<Array> d_p_blocks(bounds.size() - 1, Array::Zero(d_p.size()));
+    std::vector<Array> d_wb_blocks(bounds.size() - 1, Array::Zero(d_wb.size()));
     // The block of δz that multiplies h's gradient: o, which is block 3, or 2 for "matrix".
     const int64_t o_block = kCell == Cell::kMatrix ? 2 : 3;
 
@@ -410,12 +431,14 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
       const int64_t block = std::upper_bound(bounds.begin(), bounds.end() - 1, first) -
                             bounds.begin() - 1;  // blocks are never empty unless B = 0
       Array& d_p_block = d_p_blocks[std::max<int64_t>(0, block)];
+      Array& d_wb_block = d_wb_blocks[std::max<int64_t>(0, block)];
       for (int64_t t = steps - 1; t >= 0; --t) {
         for (int64_t b = first; b < first + count; ++b) {
           auto carry_h = d_h_carry.col(b).array();
           if (!mask.kept(t, b)) {  // h_t = h_{t-1}, c_t = c_{t-1}: pass both gradients on
             carry_h += ConstColumn(d_h_at(t, b), units);
             Column(d_zs.at(t, b), gates).setZero();
+            if (with_inputs) Column(d_x + (t * batch + b) * features, features).setZero();
             continue;
           }
           d_h_b = ConstColumn(d_h_at(t, b), units) + carry_h;
@@ -434,6 +457,15 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
             d_p_block.segment(units, units) += d_z_b.segment(units, units) * c_prev;
             d_p_block.tail(units) += d_z_b.tail(units) * ConstColumn(cs.at(t, b), units);
           }
+          if (with_inputs) {
+            const float* x_b = x + (t * batch + b) * features;
+            float* d_x_b = d_x + (t * batch + b) * features;
+            for (int64_t i = 0; i < features; ++i) {
+              d_x_b[i] = (ConstColumn(w + i * gates, gates) * d_z_b).sum();
+              d_wb_block.segment(i * gates, gates) += x_b[i] * d_z_b;
+            }
+            d_wb_block.tail(gates) += d_z_b;
+          }
           d_c_b *= ConstColumn(f.at(t, b), units);
         }
         const auto [lo, hi] = mask.span(t, first, count);
@@ -450,6 +482,8 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
     });
     d_p.setZero();
     for (const Array& d_p_block : d_p_blocks) d_p += d_p_block;
+    d_wb.setZero();
+    for (const Array& d_wb_block : d_wb_blocks) d_wb += d_wb_block;
   }
 };
 
@@ -543,18 +577,25 @@ REGISTER_OP("SeqgraphRecurrenceGrad")
     .Input("keep: bool")
     .Input("cells: float")
     .Input("c0: float")
+    .Input("inputs: float")
+    .Input("kernel: float")
     .Output("d_z: float")
     .Output("d_h0: float")
     .Output("d_c0: float")
     .Output("d_peephole: float")
+    .Output("d_inputs: float")
+    .Output("d_kernel_bias: float")
     .SetShapeFn([](InferenceContext* c) {
       c->set_output(0, c->input(4));
       c->set_output(1, c->input(2));
       c->set_output(2, c->input(2));
       c->set_output(3, c->Vector(InferenceContext::kUnknownDim));
+      c->set_output(4, c->UnknownShapeOfRank(3));
+      c->set_output(5, c->UnknownShapeOfRank(2));
       return absl::OkStatus();
     })
-    .Doc("Backward loop of an LSTM-family layer: δz for every step, δh_0, δc_0 and ∂p.");
+    .Doc("Backward loop of an LSTM-family layer: δz for every step, δh_0, δc_0, ∂p, and with "
+         "x and W also δx and [∂W; ∂bᵀ].");
 
 REGISTER_OP("SeqgraphWeightGradient")
     .Attr("columns: int = -1")
