@@ -242,9 +242,14 @@ def _native_loop(cell, inputs, h0, c0, recurrent_kernel, peephole, keep, kernel=
             d_out, d_h_last, d_c_last, recurrent_kernel, factors, c_factors, carry, keep, c, c0,
             inputs if in_loop else tf.zeros([0, 0, 0]), kernel, cell=cell)
         d_z = tf.reshape(d_z, [-1, 4 * units])
+        # ∂U = R_0ᵀ δZ_0 + R_{1..T-1}ᵀ δZ_{1..T-1}: slices along the first axis, not copies.
         first, sequence = (c0, c) if cell == "matrix" else (h0, h)
-        read = tf.reshape(tf.concat([first[None], sequence[:-1]], axis=0), [-1, units])
-        d_recurrent = ops.seqgraph_weight_gradient(read, d_z, keep, columns=recurrent_columns)
+        batch = tf.shape(h0)[0]
+        d_recurrent = ops.seqgraph_weight_gradient(
+            first, d_z[:batch], keep[:1], columns=recurrent_columns
+        ) + ops.seqgraph_weight_gradient(
+            tf.reshape(sequence[:-1], [-1, units]), d_z[batch:], keep[1:],
+            columns=recurrent_columns)
         input_gradients = None
         if in_loop:
             input_gradients = (d_inputs, d_kernel_bias[:-1], d_kernel_bias[-1])
