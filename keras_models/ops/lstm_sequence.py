@@ -223,7 +223,8 @@ def _native_loop(cell, inputs, h0, c0, recurrent_kernel, peephole, keep, kernel=
     ``inputs``: ``W x + b`` already taken ``[T, B, 4H]`` (time-major), or ``x [T, B, I]`` with
     ``kernel`` W and ``bias`` b, which the forward loop applies step by step.
     ``peephole [3H]`` (classic) or ``[0]``, ``keep [T, B]`` bool (false: the row's state is held
-    at that step) or ``[0, 0]`` → outputs ``h [B, T, H], h_T, c_T``, and the backward function
+    at that step) or ``[0, 0]`` → outputs ``h [T, B, H]`` (time-major), ``h_T, c_T``, and the
+    backward function
     ``(∂L/∂h, ∂L/∂h_T, ∂L/∂c_T) → δZ [T·B, 4H], δh_0, δc_0, ∂U = Rᵀ δZ, ∂p`` and, with ``kernel``,
     ``(δx [T, B, I], ∂W, ∂b)`` (else None), which the backward loop sums while δz is at hand.
     R is what ``U`` multiplies: the previous h, or the previous c for ``"matrix"`` (whose
@@ -255,11 +256,14 @@ def _native_loop(cell, inputs, h0, c0, recurrent_kernel, peephole, keep, kernel=
             input_gradients = (d_inputs, d_kernel_bias[:-1], d_kernel_bias[-1])
         return d_z, d_h0, d_c0, d_recurrent, d_peephole, input_gradients
 
-    return (tf.transpose(h, [1, 0, 2]), h[-1], c[-1]), backward
+    return (h, h[-1], c[-1]), backward
 
 
 def _native_sequence_of(cell):
-    """``(x, keep, h0, c0, W, U, b, p) → h [B, T, H], h_T, c_T``, differentiable, for ``cell``."""
+    """``(x, keep, h0, c0, W, U, b, p) → h [T, B, H], h_T, c_T``, differentiable, for ``cell``.
+
+    ``h`` stays time-major: transposed outside, the transpose (and its gradient's) is pruned from
+    the graph when nothing reads the sequence (a classifier reads only ``h_T``)."""
 
     @tf.custom_gradient
     def sequence(x, keep, h0, c0, kernel, recurrent_kernel, bias, peephole):
@@ -322,15 +326,18 @@ def native_sequence(cell, x, h0, c0, kernel, recurrent_kernel, bias, peephole=No
     """
     weights = [kernel, recurrent_kernel, bias, tf.zeros([0]) if peephole is None else peephole]
     if mask is None:
-        return _NATIVE_SEQUENCES[cell](x, tf.zeros([0, 0], tf.bool), h0, c0, *weights)
+        h, h_last, c_last = _NATIVE_SEQUENCES[cell](x, tf.zeros([0, 0], tf.bool), h0, c0,
+                                                    *weights)
+        return tf.transpose(h, [1, 0, 2]), h_last, c_last
     mask = tf.cast(mask, tf.bool)
     order = tf.argsort(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1), direction="DESCENDING",
                        stable=True)
-    outputs = _NATIVE_SEQUENCES[cell](
+    h, h_last, c_last = _NATIVE_SEQUENCES[cell](
         _permute_rows(x, order), tf.transpose(tf.gather(mask, order)), _permute_rows(h0, order),
         _permute_rows(c0, order), *weights)
     restore = tf.math.invert_permutation(order)
-    return [_permute_rows(output, restore) for output in outputs]
+    return [_permute_rows(output, restore)
+            for output in (tf.transpose(h, [1, 0, 2]), h_last, c_last)]
 
 
 def native_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
@@ -338,7 +345,6 @@ def native_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
     return native_sequence("lstm", x, h0, c0, kernel, recurrent_kernel, bias)
 
 
-@tf.custom_gradient
 def native_lstm_on_ids(ids, embeddings, h0, c0, kernel, recurrent_kernel, bias):
     """``native_lstm_sequence`` over ``x = E[ids]`` (``ids [B, T]``, ``E [V, I]``), with ``W``
     applied to the V rows of E instead of the T·B looked-up vectors; outputs as above.
@@ -348,6 +354,14 @@ def native_lstm_on_ids(ids, embeddings, h0, c0, kernel, recurrent_kernel, bias):
     ``∂E = S Wᵀ``, ``∂b = Σ_v S``. Three ``[T·B, ·]`` products become ``[V, ·]`` ones, which
     is cheaper whenever V < T·B (a character vocabulary against a training batch).
     """
+    h, h_last, c_last = _native_lstm_on_ids(ids, embeddings, h0, c0, kernel, recurrent_kernel,
+                                            bias)
+    return tf.transpose(h, [1, 0, 2]), h_last, c_last
+
+
+@tf.custom_gradient
+def _native_lstm_on_ids(ids, embeddings, h0, c0, kernel, recurrent_kernel, bias):
+    """``native_lstm_on_ids`` with ``h`` time-major."""
     steps, units = ids.shape[1], recurrent_kernel.shape[0]
     vocabulary = tf.shape(embeddings)[0]
     ids_tm = tf.reshape(tf.transpose(ids), [-1])  # [T·B], time-major

@@ -22,8 +22,7 @@
 //   lstm:    a = [g·i(1−i); c_{t-1}·f(1−f); i(1−g²); tanh c_t·o(1−o)], a_c = o(1−tanh² c_t), f' = f
 //   classic: a as lstm, a_c += a_o ⊙ p_o, f' = f + a_i ⊙ p_i + a_f ⊙ p_f
 //   matrix:  a = [c_{t-1}·f(1−f); s·i(1−i); tanh c_t·o(1−o); i·s(1−s)], a_c as lstm, f' = f.
-// Backward, from δh_t = ∂L/∂h_t (every step; this one batch-major, [B, T, H], as Keras passes it)
-// and ∂L/∂h_T, ∂L/∂c_T (final states):
+// Backward, from δh_t = ∂L/∂h_t (every step) and ∂L/∂h_T, ∂L/∂c_T (final states):
 //   δh = δh_t + carry_h ;  δc += δh ⊙ a_c ;  δz = δc ⊙ a except the o block, δh ⊙ a_o ;  δc ⊙= f'
 //   lstm, classic: carry_h = U δz (h_{t-1}'s gradient) ;  matrix: carry_h = 0, δc += U δz_{f,i,o}
 //   classic also sums ∂p_i = Σ δz_i ⊙ c_{t-1}, ∂p_f = Σ δz_f ⊙ c_{t-1}, ∂p_o = Σ δz_o ⊙ c_t.
@@ -355,7 +354,7 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
 
   template <Cell kCell>
   void Run(OpKernelContext* context) {
-    const Tensor& d_h = context->input(0);        // ∂L/∂h_t [B, T, H], batch-major as Keras has it
+    const Tensor& d_h = context->input(0);        // ∂L/∂h_t [T, B, H]
     const Tensor& d_h_last = context->input(1);   // ∂L/∂h_T [B, H]
     const Tensor& d_c_last = context->input(2);   // ∂L/∂c_T [B, H]
     const Tensor& recurrent = context->input(3);  // U [H, 4H], "matrix" [H, 3H]
@@ -368,10 +367,10 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
     const Tensor& inputs = context->input(10);    // x [T, B, I] if W x + b was formed in the loop
     const Tensor& kernel = context->input(11);    // W [I, 4H] then, else [0]
     OP_REQUIRES(context, d_h.dims() == 3 && factors.dims() == 3 &&
-                             d_h.dim_size(0) == factors.dim_size(1) &&
-                             d_h.dim_size(1) == factors.dim_size(0),
-                tensorflow::errors::InvalidArgument("expected d_h [B, T, H], a [T, B, 4H]"));
-    const int64_t batch = d_h.dim_size(0), steps = d_h.dim_size(1);
+                             d_h.dim_size(0) == factors.dim_size(0) &&
+                             d_h.dim_size(1) == factors.dim_size(1),
+                tensorflow::errors::InvalidArgument("expected d_h [T, B, H], a [T, B, 4H]"));
+    const int64_t steps = d_h.dim_size(0), batch = d_h.dim_size(1);
     const int64_t units = recurrent.dim_size(0), gates = 4 * units;
     const int64_t rows = recurrent.dim_size(1);  // 4H, or 3H for "matrix"
     OP_REQUIRES(context, ValidMask(keep, steps, batch),
@@ -405,7 +404,7 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
     const Matrix recurrent_u =
         ConstMatrixMap(recurrent.flat<float>().data(), rows, units).transpose();
     const float* d_h_data = d_h.flat<float>().data();
-    const auto d_h_at = [&](int64_t t, int64_t b) { return d_h_data + (b * steps + t) * units; };
+    const auto d_h_at = [&](int64_t t, int64_t b) { return d_h_data + (t * batch + b) * units; };
     const Columns a{const_cast<float*>(factors.flat<float>().data()), batch, gates};
     const Columns a_c{const_cast<float*>(c_factors.flat<float>().data()), batch, units};
     const Columns f{const_cast<float*>(carry.flat<float>().data()), batch, units};
