@@ -224,9 +224,9 @@ def _native_loop(cell, inputs, h0, c0, recurrent_kernel, peephole, keep, kernel=
     ``kernel`` W and ``bias`` b, which the forward loop applies step by step.
     ``peephole [3H]`` (classic) or ``[0]``, ``keep [T, B]`` bool (false: the row's state is held
     at that step) or ``[0, 0]`` → outputs ``h [T, B, H]`` (time-major), ``h_T, c_T``, and the
-    backward function
-    ``(∂L/∂h, ∂L/∂h_T, ∂L/∂c_T) → δZ [T·B, 4H], δh_0, δc_0, ∂U = Rᵀ δZ, ∂p`` and, with ``kernel``,
-    ``(δx [T, B, I], ∂W, ∂b)`` (else None), which the backward loop sums while δz is at hand.
+    backward function ``(∂L/∂h [T, B, H], ∂L/∂h_T, ∂L/∂c_T) → δZ [T·B, 4H], δh_0, δc_0,
+    ∂U = Rᵀ δZ, ∂p`` and, with ``kernel``, ``(δx [T, B, I], ∂W, ∂b)`` (else None), which the
+    backward loop sums while δz is at hand.
     R is what ``U`` multiplies: the previous h, or the previous c for ``"matrix"`` (whose
     ``U [H, 3H]`` meets the first 3H columns of δZ).
     """
@@ -316,8 +316,9 @@ def native_sequence(cell, x, h0, c0, kernel, recurrent_kernel, bias, peephole=No
 
     Time-major inside (``[T, B, F]``): ``W x + b`` of all steps is one matmul (or, for inputs at
     most ``LOOP_PROJECTION_WIDTH`` wide, formed step by step in the forward loop); the backward
-    loop returns ``δZ [T·B, 4H]``, and ``[∂W; ∂bᵀ] = [X, 1]ᵀ δZ``,
-    ``∂U = Rᵀ δZ`` (the third op) and ``δx = δZ Wᵀ`` are one matmul each.
+    loop returns ``δZ [T·B, 4H]``, and ``[∂W; ∂bᵀ] = [X, 1]ᵀ δZ``, ``∂U = Rᵀ δZ`` (the third op)
+    and ``δx = δZ Wᵀ`` are one matmul each (for those narrow inputs the backward loop sums ∂W, ∂b
+    and δx itself, while each δz is at hand).
 
     ``mask [B, T]`` (bool, optional) as in Keras' masked RNN: where it is false, the row's h and c
     stay as they were (so a left-padded row keeps its initial state until its first token), and
