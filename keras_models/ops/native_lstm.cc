@@ -6,9 +6,10 @@
 //              candidate σ(z_c) has no recurrent term.
 //
 // The forward op takes either z_x = W x + b of all steps, or x, W and b and forms z_x step by
-// step in the loop (never storing it: for a narrow x, it is the largest tensor of the pass);
-// δx = δZ Wᵀ and the weight gradients stay large matmuls after the backward loop. Tensors are time-major, [T, B, F] row-major, so
-// step t of batch rows [b, b + n) is one contiguous column-major F × n block. The batch is split
+// step in the loop (never storing it: for a narrow x, it is the largest tensor of the pass); in
+// that case the backward op also sums δx = W δz, ∂W = Σ x δzᵀ and ∂b = Σ δz while each δz is at
+// hand, and otherwise those are large matmuls after the loop. Tensors are time-major, [T, B, F]
+// row-major, so step t of batch rows [b, b + n) is one contiguous column-major F × n block. The batch is split
 // into one block of rows per intra-op thread, and each block runs its whole chain alone: the
 // threads never wait for each other inside the loop.
 //
