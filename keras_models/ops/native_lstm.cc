@@ -9,9 +9,9 @@
 // step in the loop (never storing it: for a narrow x, it is the largest tensor of the pass); in
 // that case the backward op also sums δx = W δz, ∂W = Σ x δzᵀ and ∂b = Σ δz while each δz is at
 // hand, and otherwise those are large matmuls after the loop. Tensors are time-major, [T, B, F]
-// row-major, so step t of batch rows [b, b + n) is one contiguous column-major F × n block. The batch is split
-// into one block of rows per intra-op thread, and each block runs its whole chain alone: the
-// threads never wait for each other inside the loop.
+// row-major, so step t of batch rows [b, b + n) is one contiguous column-major F × n block. The
+// batch is split into one block of rows per intra-op thread, and each block runs its whole chain
+// alone: the threads never wait for each other inside the loop.
 //
 // Forward, with z_x = W x_t + b given and r = h_{t-1} ("lstm", "classic") or c_{t-1} ("matrix"):
 //   lstm:    z = Uᵀ r + z_x ; i, f, o = σ(z_i, z_f, z_o) ; g = tanh z_g ; c_t = g ⊙ i + c_{t-1} ⊙ f
