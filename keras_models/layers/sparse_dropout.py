@@ -11,7 +11,8 @@ from keras_models.backend import keras, tf
 
 @keras.saving.register_keras_serializable(package="seqgraph")
 class SparseInputDropout(keras.layers.Layer):
-    """Dropout of a mostly-zero dense input, returned as a ``tf.SparseTensor`` of its nonzeros.
+    """Dropout of a mostly-zero input (dense, or a ``tf.SparseTensor``), returned as a
+    ``tf.SparseTensor`` of its nonzeros.
 
     Each nonzero entry is kept with probability ``1 - rate`` and scaled by ``1 / (1 - rate)``,
     exactly as ``keras.layers.Dropout`` would treat it; zeros stay zero (as they would under
@@ -24,8 +25,10 @@ class SparseInputDropout(keras.layers.Layer):
         self.dropout = keras.layers.Dropout(rate, seed=seed)
 
     def call(self, x, training=None):
-        sparse = tf.sparse.from_dense(x)
-        return sparse.with_values(self.dropout(sparse.values, training=training))
+        sparse = x if isinstance(x, tf.SparseTensor) else tf.sparse.from_dense(x)
+        dropped = sparse.with_values(self.dropout(sparse.values, training=training))
+        dropped.set_shape(x.shape)  # keeps the static feature width for the next layer's build
+        return dropped
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}

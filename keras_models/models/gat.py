@@ -12,8 +12,8 @@ the paper's ``5e-4 · ½‖W‖²`` is Keras ``l2(2.5e-4)``. (The paper's code m
 but its filter compares full variable names such as ``.../bias:0`` with ``"bias"``, never
 equal, so it decays them too; it also draws a separate input-dropout mask for each head.)
 
-Inputs: node features ``x`` ``(n_nodes, n_features)`` and the adjacency ``A`` as a
-``tf.SparseTensor`` (only its pattern matters; self loops are added by the layers).
+Inputs: node features ``x`` and the adjacency ``A``, both ``tf.SparseTensor`` (only the pattern
+of ``A`` matters; self loops are added by the layers). Nothing is ``n × n`` dense.
 Output: class probabilities ``(n_nodes, n_classes)``.
 """
 
@@ -21,32 +21,35 @@ from keras_models.backend import keras, tf
 
 import numpy as np
 import scipy.sparse as sp
+from spektral.layers import ops
 
 from keras_models.layers.graph_conv import GATConv
 from keras_models.layers.sparse_dropout import SparseInputDropout
+from keras_models.utils.sparse_tensors import sparse_tensor
 
 PAPER_L2 = 2.5e-4
 
 
 def preprocess(a):
-    """The 0/1 adjacency pattern of a NumPy/SciPy adjacency, dense float32, no self loops."""
-    a = a.toarray() if sp.issparse(a) else np.asarray(a)
-    pattern = (a != 0).astype("float32")
-    np.fill_diagonal(pattern, 0.0)
+    """The 0/1 adjacency pattern of a SciPy adjacency, float32 CSR, no self loops."""
+    pattern = sp.csr_matrix(a, dtype=np.float32)
+    pattern.setdiag(0.0)
+    pattern.eliminate_zeros()
+    pattern.data[:] = 1.0
     return pattern
 
 
 def preprocess_tf(a):
-    """The 0/1 adjacency pattern of a dense ``(n, n)`` adjacency tensor, inside a TF graph."""
-    pattern = tf.cast(tf.not_equal(a, 0), a.dtype)
-    return tf.linalg.set_diag(pattern, tf.zeros(tf.shape(a)[:1], a.dtype))
+    """The 0/1 pattern of a sparse adjacency without self loops (as
+    ``sparse_tensors.undirected_adjacency`` gives), inside a TF graph."""
+    return a.with_values(tf.ones_like(a.values))
 
 
 def build_gat(
     n_features, n_classes, *, heads=8, hidden=8, dropout=0.6, l2=PAPER_L2, seed=0
 ):
     """The GAT as a Keras model ``[x, A] -> probabilities``, every initialiser seeded."""
-    x_in = keras.Input((n_features,), name="x")
+    x_in = keras.Input((n_features,), sparse=True, name="x")
     a_in = keras.Input((None,), sparse=True, name="a")
     reg = keras.regularizers.l2(l2)
 
@@ -68,19 +71,21 @@ def build_gat(
 
 
 def attention_coefficients(model, x, a, layer_name="gat_1"):
-    """Attention ``α[i, h, j]`` of one GAT layer at inference, ``(n_nodes, heads, n_nodes)``.
+    """Attention ``α_ij`` of one GAT layer at inference: one CSR ``(n_nodes, n_nodes)`` per head.
 
-    ``x`` are the model's node features and ``a`` the dense adjacency; row ``i`` of each head
-    sums to 1 over ``N(i) ∪ {i}`` and is 0 elsewhere.
+    ``x`` are the model's node features and ``a`` the adjacency (SciPy); row ``i`` of each head
+    sums to 1 over ``N(i) ∪ {i}`` and is 0 elsewhere. Memory ``O(heads · edges)``.
     """
     layer = model.get_layer(layer_name)
-    a_dense = tf.constant(preprocess(a))
+    pattern = sparse_tensor(preprocess(a))
     layer_inputs = keras.Model(model.inputs, layer.input[0])
-    h = layer_inputs([tf.constant(x, tf.float32), tf.sparse.from_dense(a_dense)], training=False)
-    if isinstance(h, tf.SparseTensor):
-        h = tf.sparse.to_dense(h)
+    h = layer_inputs([sparse_tensor(x), pattern], training=False)
     probe = GATConv.from_config({**layer.get_config(), "return_attn_coef": True})
-    probe([h, a_dense])
+    probe([h, pattern])
     probe.set_weights(layer.get_weights())
-    _, alpha = probe([h, a_dense], training=False)
-    return alpha.numpy()
+    _, alpha = probe([h, pattern], training=False)  # (edges with self loops, heads, 1)
+    edges = ops.add_self_loops_indices(pattern.indices, pattern.dense_shape[0]).numpy()
+    targets, sources = edges[:, 1], edges[:, 0]
+    shape = pattern.dense_shape.numpy()
+    return [sp.csr_matrix((alpha.numpy()[:, head, 0], (targets, sources)), shape=shape)
+            for head in range(alpha.shape[1])]

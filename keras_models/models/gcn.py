@@ -2,9 +2,12 @@
 
 ``Z = softmax(Â · dropout(ReLU(Â · dropout(X) W₀)) W₁)`` with ``Â = D̃^-½ (A + I) D̃^-½``.
 
-Inputs: node features ``x`` ``(n_nodes, n_features)`` and ``Â`` as a ``tf.SparseTensor``
-``(n_nodes, n_nodes)`` (``preprocess`` in NumPy, ``preprocess_tf`` in-graph for serving).
-Output: class probabilities ``(n_nodes, n_classes)``.
+Inputs: node features ``x`` as a ``tf.SparseTensor`` ``(n_nodes, n_features)`` (bag-of-words
+features are 99 % zeros: the input dropout draws only for the nonzeros, ``SparseInputDropout``,
+and the first layer multiplies sparsely) and ``Â`` as a ``tf.SparseTensor``
+``(n_nodes, n_nodes)`` (``preprocess`` in SciPy, ``preprocess_tf`` in-graph for serving and
+sampled batches). Nothing is ``n × n`` dense. Output: class probabilities
+``(n_nodes, n_classes)``.
 
 L2: the paper's ``5e-4 · ½‖W₀‖²`` is Keras ``l2(2.5e-4)`` (Keras' ``l2(c)`` adds ``c · ‖W‖²``).
 
@@ -16,28 +19,40 @@ unit below zero on every node, where it never recovers (a dead unit).
 from keras_models.backend import keras, tf
 
 from keras_models.layers.graph_conv import GCNConv
+from keras_models.layers.sparse_dropout import SparseInputDropout
 from keras_models.utils.graph_algebra import normalized_adjacency
 
 PAPER_L2 = 2.5e-4
 
 
 def preprocess(a):
-    """The GCN filter Â of a NumPy/SciPy adjacency, as a dense float32 array."""
+    """The GCN filter Â of a SciPy adjacency, as a float32 CSR matrix."""
     return normalized_adjacency(a).astype("float32")
 
 
 def preprocess_tf(a):
-    """Â = D̃^-½ (A + I) D̃^-½ of a dense ``(n, n)`` adjacency tensor, inside a TF graph."""
-    a_tilde = a + tf.eye(tf.shape(a)[0], dtype=a.dtype)
-    inv_sqrt_degree = tf.math.rsqrt(tf.reduce_sum(a_tilde, axis=1))
-    return a_tilde * inv_sqrt_degree[:, None] * inv_sqrt_degree[None, :]
+    """Â = D̃^-½ (A + I) D̃^-½ of a sparse ``(n, n)`` adjacency without self loops (as
+    ``sparse_tensors.undirected_adjacency`` gives), inside a TF graph; ``O(n + edges)``."""
+    n = a.dense_shape[0]
+    loops = tf.range(n, dtype=tf.int64)
+    a_tilde = tf.SparseTensor(
+        tf.concat([a.indices, tf.stack([loops, loops], axis=1)], axis=0),
+        tf.concat([a.values, tf.ones(tf.reshape(n, [1]), a.values.dtype)], axis=0),
+        a.dense_shape,
+    )
+    rows, cols = a_tilde.indices[:, 0], a_tilde.indices[:, 1]
+    inv_sqrt_degree = tf.math.rsqrt(tf.math.unsorted_segment_sum(a_tilde.values, rows, n))
+    return a_tilde.with_values(
+        a_tilde.values * tf.gather(inv_sqrt_degree, rows) * tf.gather(inv_sqrt_degree, cols)
+    )
 
 
 def build_gcn(n_features, n_classes, *, hidden=16, dropout=0.5, l2=PAPER_L2, seed=0):
-    """The GCN as a Keras model ``[x, Â] -> probabilities``; L2 on the first kernel only."""
-    x_in = keras.Input((n_features,), name="x")
+    """The GCN as a Keras model ``[x, Â] -> probabilities`` (both inputs ``tf.SparseTensor``);
+    L2 on the first kernel only."""
+    x_in = keras.Input((n_features,), sparse=True, name="x")
     a_in = keras.Input((None,), sparse=True, name="a")
-    h = keras.layers.Dropout(dropout, seed=seed)(x_in)
+    h = SparseInputDropout(dropout, seed=seed)(x_in)
     h = GCNConv(
         hidden, activation="relu", name="gcn_1", use_bias=False,
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed),

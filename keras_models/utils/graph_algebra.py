@@ -1,45 +1,53 @@
 """Graph algebra of GCNs in NumPy/SciPy: Ã, Â and how many layers information needs to travel.
 
-For an adjacency ``A`` (``n × n``, dense or SciPy sparse):
+For an adjacency ``A`` (``n × n``, SciPy sparse or dense):
 
 - ``Ã = A + I`` (``with_self_loops``), every node also keeps its own features;
 - ``Â = D̃^-½ Ã D̃^-½`` with ``D̃_ii = Σ_j Ã_ij`` (``normalized_adjacency``), the filter of one
   ``GCNConv`` layer (equal to spektral's ``gcn_filter``);
 - after ``k`` layers node ``t`` has seen node ``s`` iff ``(Ã^k)_ts > 0``, so the propagation
   depth from ``s`` to ``t`` is the smallest such ``k``, the shortest-path distance
-  (``propagation_depths``).
+  (``propagation_depths`` for every pair, ``depths_from`` one source, ``propagation_depth``
+  one pair).
+
+A sparse ``A`` gives sparse (CSR) results in ``O(n + edges)`` memory; only
+``propagation_depths``, an ``n × n`` table by definition, is dense (for small graphs).
 """
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import shortest_path
 
 UNREACHABLE = -1
 
 
-def _dense(a):
-    return np.asarray(a.toarray() if sp.issparse(a) else a, dtype=np.float64)
-
-
 def with_self_loops(a):
-    """Ã = A + I as a dense float array (existing self loops are kept and incremented)."""
-    a = _dense(a)
+    """Ã = A + I (existing self loops are kept and incremented): CSR float64 for a SciPy
+    sparse ``a``, a dense float64 array otherwise."""
+    if sp.issparse(a):
+        return (sp.csr_matrix(a, dtype=np.float64) + sp.identity(a.shape[0], format="csr"))
+    a = np.asarray(a, dtype=np.float64)
     return a + np.eye(a.shape[0])
 
 
 def normalized_adjacency(a):
-    """Â = D̃^-½ (A + I) D̃^-½ as a dense float array; rows of isolated nodes stay finite."""
+    """Â = D̃^-½ (A + I) D̃^-½, CSR for a sparse ``a`` (dense for a dense one); isolated nodes
+    get ``Â_ii = 1``."""
     a_tilde = with_self_loops(a)
-    inv_sqrt_degree = 1.0 / np.sqrt(a_tilde.sum(axis=1))
+    inv_sqrt_degree = 1.0 / np.sqrt(np.asarray(a_tilde.sum(axis=1)).ravel())
+    if sp.issparse(a_tilde):
+        scale = sp.diags(inv_sqrt_degree)
+        return (scale @ a_tilde @ scale).tocsr()
     return a_tilde * inv_sqrt_degree[:, None] * inv_sqrt_degree[None, :]
 
 
 def propagation_depths(a):
-    """``depth[t, s]``: fewest GCN layers after which ``s``'s features reach ``t``.
+    """``depth[t, s]``: fewest GCN layers after which ``s``'s features reach ``t`` (dense).
 
     ``depth[s, s] = 0``; ``UNREACHABLE`` (-1) when no number of layers suffices. Computed by
     growing the reach ``R_k = [Ã^k > 0]`` one layer at a time.
     """
-    step = with_self_loops(a) > 0
+    step = np.asarray(with_self_loops(sp.csr_matrix(a)).toarray()) > 0
     n = step.shape[0]
     depth = np.full((n, n), UNREACHABLE, dtype=np.int64)
     reach = np.eye(n, dtype=bool)
@@ -54,7 +62,15 @@ def propagation_depths(a):
     return depth
 
 
+def depths_from(a, source):
+    """``depth[t]`` for every target ``t``: fewest GCN layers for ``source``'s features to reach
+    it (``UNREACHABLE`` if never). A breadth-first search: ``O(n + edges)``, any graph size."""
+    walks_back = sp.csr_matrix(a).T  # (Ã^k)_ts > 0: a walk t → … → s along the rows of A
+    distance = shortest_path(walks_back, unweighted=True, indices=source)
+    return np.where(np.isinf(distance), UNREACHABLE, distance).astype(np.int64)
+
+
 def propagation_depth(a, source, target):
     """Fewest GCN layers for ``source``'s features to reach ``target`` (None if never)."""
-    depth = propagation_depths(a)[target, source]
+    depth = depths_from(a, source)[target]
     return None if depth == UNREACHABLE else int(depth)

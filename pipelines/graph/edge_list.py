@@ -8,6 +8,8 @@
   may stay unlabelled. Without a split column the labelled nodes are shuffled with seed 0 and
   split 60 / 20 / 20 % into train / val / test. A class with no train node is kept, with a
   warning on stderr: the model cannot predict it.
+- A node named in the features or labels file but in no edge is a node without edges (a
+  paper nobody cites, a user without friends): it is added to the graph, not rejected.
 
 Fields are separated by whitespace or commas.
 """
@@ -17,6 +19,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from keras_models.utils.errors import UsageError, warn
 
@@ -59,14 +62,18 @@ def read_edges(path):
     return names, sorted(edges)
 
 
+def _node(index, name):
+    """The index of node ``name``, adding it (a node without edges) if it is new."""
+    return index.setdefault(name, len(index))
+
+
 def read_features(path, index):
-    """The ``(n_nodes, k)`` float32 feature matrix, rows in the order of ``index``."""
+    """The feature rows by node name; nodes new to ``index`` (name → position) are added."""
     x, width = {}, None
     for number, fields in _rows(path, "features"):
         node, values = fields[0], fields[1:]
         where = f"{path}:{number}"
-        if node not in index:
-            raise UsageError(f"{where}: node {node!r} is not in the edge list; remove the line")
+        _node(index, node)
         if node in x:
             raise UsageError(f"{where}: node {node!r} appears twice; keep one line per node")
         if width is None:
@@ -77,32 +84,38 @@ def read_features(path, index):
                 "give every node the same number of features"
             )
         try:
-            x[node] = [float(v) for v in values]
+            x[node] = np.array(values, dtype=np.float32)
         except ValueError:
             raise UsageError(f"{where}: features must be numbers; fix {values}") from None
         bad = [v for v, number in zip(values, x[node], strict=True) if not math.isfinite(number)]
         if bad:
             raise UsageError(f"{where}: feature {bad[0]!r} of node {node!r} is not a finite "
                              "number; replace it with a number (e.g. 0, or the column's mean)")
-    missing = [n for n in index if n not in x]
+    return x
+
+
+def feature_matrix(path, rows, index):
+    """The ``(n_nodes, k)`` float32 CSR feature matrix of ``rows`` (from ``read_features``
+    of ``path``), in the order of ``index``; every node must have a row."""
+    missing = [n for n in index if n not in rows]
     if missing:
         raise UsageError(
             f"{path}: no features for {len(missing)} node(s) such as {missing[:5]}; "
-            "add a line for every node of the edge list"
+            "add a line for every node of the graph"
         )
-    return np.array([x[n] for n in index], dtype=np.float32)
+    return sp.csr_matrix(np.stack([rows[n] for n in index]))
 
 
 def read_labels(path, index):
-    """Class names, the label index of each node (-1 if unlabelled) and the three masks."""
+    """Class names, the label index of each node (-1 if unlabelled) and the three masks; nodes
+    new to ``index`` (name → position) are added."""
     labels, splits = {}, {}
     for number, fields in _rows(path, "labels"):
         where = f"{path}:{number}"
         if len(fields) not in (2, 3):
             raise UsageError(f"{where}: expected 'node label [split]'; fix the line")
         node = fields[0]
-        if node not in index:
-            raise UsageError(f"{where}: node {node!r} is not in the edge list; remove the line")
+        _node(index, node)
         if len(fields) == 3:
             if fields[2] not in SPLITS:
                 raise UsageError(f"{where}: split {fields[2]!r} is not one of {', '.join(SPLITS)}")

@@ -14,6 +14,7 @@ def run(run_dir, saved_models):
     from keras_models.backend import tf
 
     import numpy as np
+    import scipy.sparse as sp
 
     from pipelines.graph.datasets import example_graph, karate_graph
     from trainers.graph.config import DEFAULTS
@@ -39,9 +40,10 @@ def run(run_dir, saved_models):
         )
 
     served = tf.saved_model.load(str(trained["gcn"]["export"])).signatures
-    rows, cols = np.triu(karate.a.toarray()).nonzero()
-    dense = served["serving_default"](x=karate.x, a=karate.a.toarray())["probabilities"]
-    edges = served["serve_edges"](x=karate.x, edges=np.stack([rows, cols], 1).astype(np.int64))
+    rows, cols = sp.triu(karate.a).nonzero()
+    x = karate.x.toarray()
+    dense = served["serving_default"](x=x, a=karate.a.toarray())["probabilities"]
+    edges = served["serve_edges"](x=x, edges=np.stack([rows, cols], 1).astype(np.int64))
     gap = float(np.abs(dense.numpy() - edges["probabilities"].numpy()).max())
 
     lines = [

@@ -17,7 +17,9 @@ def node_index(graph, name, option):
 
 def _matrix(m):
     import numpy as np
+    import scipy.sparse as sp
 
+    m = m.toarray() if sp.issparse(m) else m
     return np.array2string(m, precision=3, suppress_small=True, max_line_width=120)
 
 

@@ -8,7 +8,7 @@ import networkx as nx
 import numpy as np
 
 from keras_models.utils.atomic import save_figure
-from keras_models.utils.graph_algebra import UNREACHABLE, propagation_depths
+from keras_models.utils.graph_algebra import UNREACHABLE, depths_from
 
 
 def _networkx(graph):
@@ -28,7 +28,7 @@ def draw_graph(graph, path, *, color="label", source=None):
     g = _networkx(graph)
     figure, axis = plt.subplots(figsize=(6, 5))
     if color == "depth":
-        depth = propagation_depths(graph.a)[:, source]
+        depth = depths_from(graph.a, source)
         values = np.where(depth == UNREACHABLE, np.nan, depth)
         title = f"propagation depth from {graph.node_names[source]}"
         cmap, labels = "YlOrRd", {n: f"{n}\n{int(d)}" if d >= 0 else n
@@ -55,10 +55,11 @@ def draw_graph(graph, path, *, color="label", source=None):
 def draw_attention(graph, alpha, node, path):
     """Draw node index ``node``'s neighbourhood, edges weighted by attention ``alpha[node, :, j]``.
 
-    ``alpha`` is ``(n_nodes, heads, n_nodes)`` from ``gat.attention_coefficients``;
-    the heads are averaged, and the self-attention is written on the centre node.
+    ``alpha`` is one sparse ``(n_nodes, n_nodes)`` matrix per head from
+    ``gat.attention_coefficients``; the heads are averaged, and the self-attention is written
+    on the centre node.
     """
-    weights = alpha[node].mean(axis=0)
+    weights = sum(np.asarray(head[node].toarray()).ravel() for head in alpha) / len(alpha)
     neighbours = [j for j in np.flatnonzero(weights > 0) if j != node]
     g = nx.star_graph([node, *neighbours])
     names = {i: graph.node_names[i] for i in g.nodes}

@@ -20,6 +20,7 @@ import numpy as np
 from keras_models.models import gat, gcn
 from keras_models.serving.node_classifier import serving_signatures
 from keras_models.utils.atomic import write_text
+from keras_models.utils.sparse_tensors import sparse_tensor
 from trainers.core.callbacks import standard_callbacks
 from trainers.core.export import SAVED_MODELS_ROOT, export_saved_model
 from trainers.core.run_folders import new_run_dir, write_config
@@ -52,9 +53,9 @@ def mask_weights(mask):
 
 
 def model_inputs(graph, model_name):
-    """``[x, A']`` tensors for the model: features and its preprocessed sparse adjacency."""
-    a = MODELS[model_name].preprocess(graph.a)
-    return [tf.constant(graph.x, tf.float32), tf.sparse.from_dense(tf.constant(a))]
+    """``[x, A']`` for the model: features and its preprocessed adjacency, both
+    ``tf.SparseTensor`` straight from SciPy (nothing ``n × n`` dense)."""
+    return [sparse_tensor(graph.x), sparse_tensor(MODELS[model_name].preprocess(graph.a))]
 
 
 def accuracy(probabilities, y, mask):
@@ -148,7 +149,7 @@ def results_as_dicts(results):
 
 
 def export_graph_model(model, model_name, name, root=SAVED_MODELS_ROOT):
-    """Export ``model`` to ``root/name/<version>/`` with the two serving signatures."""
+    """Export ``model`` to ``root/name/<version>/`` with its serving signatures."""
     signatures = serving_signatures(model, MODELS[model_name].preprocess_tf)
     return export_saved_model(model, name, signatures=signatures, root=root)
 

@@ -18,7 +18,7 @@ STEPS, WIDTH, UNITS, BATCH = 5, 3, 4, 2
 SEQUENCES = np.random.default_rng(0).normal(size=(BATCH, STEPS, WIDTH)).astype("float32")
 GRAPH = example_graph()
 FEATURES = np.random.default_rng(1).normal(size=(GRAPH.n_nodes, WIDTH)).astype("float32")
-A_HAT = tf.sparse.from_dense(normalized_adjacency(GRAPH.a).astype("float32"))
+A_HAT = tf.sparse.from_dense(normalized_adjacency(GRAPH.a).toarray().astype("float32"))
 
 
 def _recurrent_model(layer):

@@ -11,6 +11,7 @@ from spektral.utils import gcn_filter
 from keras_models.layers.graph_conv import GATConv, GCNConv
 from keras_models.utils.graph_algebra import (
     UNREACHABLE,
+    depths_from,
     normalized_adjacency,
     propagation_depth,
     propagation_depths,
@@ -31,7 +32,10 @@ A_TILDE_BY_HAND = np.array([
 
 
 def test_a_tilde_of_the_example_graph_is_the_hand_worked_matrix():
-    np.testing.assert_array_equal(with_self_loops(example_graph().a), A_TILDE_BY_HAND)
+    a_tilde = with_self_loops(example_graph().a)
+    assert sp.isspmatrix_csr(a_tilde)  # sparse in, sparse out
+    np.testing.assert_array_equal(a_tilde.toarray(), A_TILDE_BY_HAND)
+    np.testing.assert_array_equal(with_self_loops(example_graph().a.toarray()), A_TILDE_BY_HAND)
 
 
 def test_c_reaches_e_after_four_layers():
@@ -56,6 +60,8 @@ def test_depth_matrix_is_breadth_first_search(graph):
     for t in g.nodes:
         for s in g.nodes:
             assert depth[t, s] == lengths[s].get(t, UNREACHABLE)
+    for s in g.nodes:  # one source by breadth-first search: the same column
+        np.testing.assert_array_equal(depths_from(a, s), depth[:, s])
     if graph == "disconnected":
         assert propagation_depth(a, 0, 7) is None
 
@@ -65,14 +71,36 @@ def test_a_hat_matches_numpy_and_spektral_gcn_filter():
     a_tilde = a.toarray() + np.eye(34)
     d = a_tilde.sum(axis=1)
     expected = np.diag(d ** -0.5) @ a_tilde @ np.diag(d ** -0.5)
-    np.testing.assert_allclose(normalized_adjacency(a), expected, rtol=1e-12)
-    np.testing.assert_allclose(normalized_adjacency(a), gcn_filter(a).toarray(), rtol=1e-6)
-    np.testing.assert_allclose(normalized_adjacency(a), gcn_filter(a.toarray()), rtol=1e-6)
+    a_hat = normalized_adjacency(a)
+    assert sp.isspmatrix_csr(a_hat) and a_hat.nnz == 2 * 78 + 34
+    np.testing.assert_allclose(a_hat.toarray(), expected, rtol=1e-12)
+    np.testing.assert_allclose(normalized_adjacency(a.toarray()), expected, rtol=1e-12)
+    np.testing.assert_allclose(a_hat.toarray(), gcn_filter(a).toarray(), rtol=1e-6)
+
+
+def test_a_hat_in_the_graph_is_the_scipy_one_from_an_edge_list_with_repeats_and_loops():
+    """``undirected_adjacency`` then ``gcn.preprocess_tf`` (serving, sampled batches) equals
+    ``normalized_adjacency``, with a node that has no edges."""
+    from keras_models.models import gcn
+    from keras_models.utils.sparse_tensors import undirected_adjacency
+
+    a = karate_graph().a
+    rows, cols = sp.triu(a).nonzero()
+    edges = np.concatenate([np.stack([rows, cols], 1), np.stack([cols[:9], rows[:9]], 1),
+                            [[3, 3], [5, 5]]])  # 9 edges twice (both ways) and two self loops
+    adjacency = undirected_adjacency(tf.constant(edges), 35)  # node 34 has no edge
+    np.testing.assert_array_equal(tf.sparse.to_dense(adjacency).numpy()[:34, :34], a.toarray())
+    a_hat = tf.sparse.to_dense(tf.sparse.reorder(gcn.preprocess_tf(adjacency))).numpy()
+    expected = normalized_adjacency(sp.block_diag([a, sp.csr_matrix((1, 1))])).toarray()
+    np.testing.assert_allclose(a_hat, expected, rtol=1e-6)
+    assert a_hat[34, 34] == 1.0
+    with pytest.raises(tf.errors.InvalidArgumentError, match="edges name a node >= n_nodes"):
+        undirected_adjacency(tf.constant([[0, 35]]), 35)
 
 
 def test_gcn_conv_forward_is_relu_of_a_hat_h_w():
     graph = karate_graph()
-    a_hat = normalized_adjacency(graph.a).astype("float32")
+    a_hat = normalized_adjacency(graph.a).toarray().astype("float32")
     h = np.random.default_rng(0).normal(size=(34, 5)).astype("float32")
     layer = GCNConv(3, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(1))
     out = layer([tf.constant(h), tf.sparse.from_dense(a_hat)]).numpy()
@@ -123,7 +151,7 @@ def test_layers_config_round_trip():
 
 
 def test_sparse_and_dense_adjacency_give_the_same_gcn_output():
-    a_hat = sp.csr_matrix(normalized_adjacency(example_graph().a).astype("float32"))
+    a_hat = normalized_adjacency(example_graph().a).astype("float32")
     x = np.eye(6, dtype="float32")
     layer = GCNConv(2, kernel_initializer=keras.initializers.GlorotUniform(seed=4))
     dense = layer([tf.constant(x), tf.constant(a_hat.toarray())]).numpy()
@@ -140,5 +168,5 @@ def test_gcn_has_no_biases_so_featureless_nodes_get_uniform_probabilities():
         "kernel", "kernel"
     ]
     a = tf.sparse.from_dense(tf.eye(4))
-    probabilities = model([tf.zeros((4, 5)), a], training=False).numpy()
+    probabilities = model([tf.sparse.from_dense(tf.zeros((4, 5))), a], training=False).numpy()
     np.testing.assert_allclose(probabilities, np.full((4, 3), 1 / 3), rtol=1e-6)

@@ -72,7 +72,7 @@ def test_planetoid_loader_reads_a_synthetic_folder(tmp_path):
     features = np.vstack([allx.toarray(), tx.toarray()[::-1]])
     sums = features.sum(axis=1, keepdims=True)
     expected = np.divide(features, sums, out=np.zeros_like(features), where=sums > 0)
-    np.testing.assert_allclose(g.x, expected, rtol=1e-6)
+    np.testing.assert_allclose(g.x.toarray(), expected, rtol=1e-6)
     labels = np.concatenate([one_hot[:n_all], one_hot[n_all:][::-1]]).argmax(axis=1)
     np.testing.assert_array_equal(g.y.argmax(axis=1), labels)
 
@@ -102,9 +102,27 @@ def test_edge_list_with_features_and_labels(tmp_path):
                    labels=tmp_path / "l.txt")
     assert g.node_names == ["u", "v", "w", "z"] and g.a.nnz == 2 * 4
     assert g.a[0, 1] == g.a[1, 0] == 1 and g.a[2, 2] == 0
-    np.testing.assert_array_equal(g.x, [[1, 0], [0, 1], [1, 1], [0, 0]])
+    np.testing.assert_array_equal(g.x.toarray(), [[1, 0], [0, 1], [1, 1], [0, 0]])
     assert g.class_names == ["blue", "red"] and g.y.argmax(axis=1).tolist() == [1, 0, 1, 0]
     assert g.mask_tr.tolist() == [True, True, False, False] and g.mask_te.tolist()[3]
+
+
+def test_nodes_only_in_the_features_or_labels_file_are_nodes_without_edges(tmp_path):
+    """CiteSeer has such nodes; so does any real graph. They come after the edge list's nodes."""
+    (tmp_path / "g.txt").write_text("u v\nv w\n")
+    (tmp_path / "f.csv").write_text("u 1 0\nlonely 0 1\nv 1 1\nw 0 0\nquiet 1 1\n")
+    (tmp_path / "l.txt").write_text("u a train\nquiet b train\nv b val\nlonely a test\n")
+    g = load_graph(str(tmp_path / "g.txt"), features=tmp_path / "f.csv",
+                   labels=tmp_path / "l.txt")
+    assert g.node_names == ["u", "v", "w", "lonely", "quiet"] and g.a.shape == (5, 5)
+    assert g.a.nnz == 2 * 2 and g.a[3].nnz == 0 and g.a[4].nnz == 0
+    np.testing.assert_array_equal(g.x.toarray(), [[1, 0], [1, 1], [0, 0], [0, 1], [1, 1]])
+    assert g.y.argmax(axis=1)[[3, 4]].tolist() == [0, 1] and g.y[2].sum() == 0
+    assert g.mask_tr.tolist() == [True, False, False, False, True]
+    assert g.mask_te.tolist() == [False, False, False, True, False]
+    (tmp_path / "l2.txt").write_text("u a\nnew b\n")  # labels only: one-hot features
+    g = load_graph(str(tmp_path / "g.txt"), labels=tmp_path / "l2.txt")
+    assert g.node_names[-1] == "new" and g.x.shape == (4, 4) and g.a[3].nnz == 0
 
 
 def test_labels_without_split_are_split_60_20_20(tmp_path):
@@ -112,7 +130,7 @@ def test_labels_without_split_are_split_60_20_20(tmp_path):
     (tmp_path / "l.txt").write_text("\n".join(f"{i} c{i % 2}" for i in range(10)))
     g = load_graph(str(tmp_path / "g.txt"), labels=tmp_path / "l.txt")
     assert (g.mask_tr.sum(), g.mask_va.sum(), g.mask_te.sum()) == (6, 2, 2)
-    assert np.allclose(g.x, np.eye(10))
+    assert np.allclose(g.x.toarray(), np.eye(10))
 
 
 @pytest.mark.parametrize(
@@ -128,7 +146,7 @@ def test_labels_without_split_are_split_60_20_20(tmp_path):
          r"f.txt:3: feature 'nan' of node 'b' is not a finite number; replace it with a number "
          r"\(e.g. 0, or the column's mean\)$"),
         ("a b\n", "a -inf 1e999\nb 3 4\n", None, r"f.txt:1: feature '-inf' of node 'a'"),
-        ("a b\n", "a 1\nc 2\n", None, "node 'c' is not in the edge list"),
+        ("a b\n", "a 1\nb 2\n", "a red\nc blue\n", r"no features for 1 node\(s\) such as \['c'\]"),
         ("a b\n", None, "a red train\nb red\n", "give all a split or none"),
         ("a b\n", None, "a red later\n", "split 'later' is not one of train, val, test"),
     ],

@@ -6,6 +6,7 @@ from keras_models.backend import keras
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from pipelines.graph.datasets import example_graph, karate_graph
 from trainers.cli import main
@@ -96,11 +97,13 @@ def test_saved_models_serve_the_same_predictions_in_a_fresh_process(
     }
     for name, (export, graph, expected) in cases.items():
         # GCN gets each edge once, GAT both directions: serve_edges accepts either.
-        rows, cols = (np.triu(graph.a.toarray()) if name == "gcn" else graph.a).nonzero()
-        np.savez(tmp_path / f"{name}.npz", x=graph.x, a=graph.a.toarray(), expected=expected,
+        rows, cols = (sp.triu(graph.a) if name == "gcn" else graph.a).nonzero()
+        x = graph.x.tocoo()
+        np.savez(tmp_path / f"{name}.npz", x=x.toarray(), a=graph.a.toarray(), expected=expected,
+                 x_indices=np.stack([x.row, x.col], axis=1).astype(np.int64), x_values=x.data,
                  edges=np.stack([rows, cols], axis=1).astype(np.int64), export=str(export))
         loaded = tf.saved_model.load(str(export))
-        served = loaded.signatures["serving_default"](x=graph.x, a=graph.a.toarray())
+        served = loaded.signatures["serving_default"](x=x.toarray(), a=graph.a.toarray())
         np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-6)
     fresh_python(f"""
         import sys
@@ -112,8 +115,13 @@ def test_saved_models_serve_the_same_predictions_in_a_fresh_process(
             x = tf.constant(case["x"])
             dense = served["serving_default"](x=x, a=tf.constant(case["a"]))["probabilities"]
             edges = served["serve_edges"](x=x, edges=tf.constant(case["edges"]))["probabilities"]
-            np.testing.assert_allclose(dense.numpy(), case["expected"], atol=1e-6)
-            np.testing.assert_allclose(edges.numpy(), case["expected"], atol=1e-6)
+            sparse = served["serve_sparse"](
+                x_indices=tf.constant(case["x_indices"]), x_values=tf.constant(case["x_values"]),
+                n_nodes=tf.constant(len(case["x"]), tf.int64), edges=tf.constant(case["edges"]),
+            )["probabilities"]
+            for served_probabilities in (dense, edges, sparse):
+                np.testing.assert_allclose(served_probabilities.numpy(), case["expected"],
+                                           atol=1e-6)
         assert not any(m.split(".")[0] in ("spektral", "keras_models", "trainers")
                        for m in sys.modules)
     """, cwd=tmp_path)

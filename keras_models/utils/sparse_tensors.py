@@ -1,0 +1,42 @@
+"""Sparse matrices between SciPy and TensorFlow, and an undirected adjacency from an edge list.
+
+Nothing here builds an ``n × n`` dense array: every function is ``O(n + nonzeros)`` in memory.
+"""
+
+from keras_models.backend import tf
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def sparse_tensor(matrix, dtype=tf.float32):
+    """A SciPy sparse (or dense NumPy) matrix as a ``tf.SparseTensor`` in row-major order."""
+    csr = sp.csr_matrix(matrix)
+    csr.sum_duplicates()  # also sorts the columns of each row
+    rows = np.repeat(np.arange(csr.shape[0], dtype=np.int64), np.diff(csr.indptr))
+    indices = np.stack([rows, csr.indices.astype(np.int64)], axis=1)
+    return tf.SparseTensor(indices, tf.constant(csr.data, dtype), csr.shape)
+
+
+def undirected_adjacency(edges, n_nodes):
+    """The symmetric 0/1 adjacency of an edge list, inside a TF graph.
+
+    ``edges`` is int ``(n_edges, 2)``, each undirected edge in either direction or both;
+    repeats and self loops are dropped. Returns a float32 ``tf.SparseTensor``
+    ``(n_nodes, n_nodes)`` in row-major order. Fails (``InvalidArgumentError``) if an edge names
+    a node outside ``[0, n_nodes)``. ``O(n_edges log n_edges)``, never ``n_nodes²`` memory.
+    """
+    edges = tf.cast(tf.reshape(edges, [-1, 2]), tf.int64)
+    n_nodes = tf.cast(n_nodes, tf.int64)
+    with tf.control_dependencies([
+        tf.debugging.assert_non_negative(edges, message="edges name a negative node"),
+        tf.debugging.assert_less(edges, n_nodes, message="edges name a node >= n_nodes"),
+    ]):
+        u, v = tf.identity(edges[:, 0]), edges[:, 1]
+    keep = tf.not_equal(u, v)
+    u, v = tf.boolean_mask(u, keep), tf.boolean_mask(v, keep)
+    keys = tf.sort(tf.concat([u * n_nodes + v, v * n_nodes + u], axis=0))
+    first = tf.concat([[True], tf.not_equal(keys[1:], keys[:-1])], axis=0)
+    keys = tf.boolean_mask(keys, first)
+    indices = tf.stack([keys // n_nodes, keys % n_nodes], axis=1)
+    return tf.SparseTensor(indices, tf.ones(tf.shape(keys), tf.float32), [n_nodes, n_nodes])
