@@ -1,8 +1,8 @@
 """Graph networks: inspect a graph (Ã, Â, propagation depths, drawing) or train GCN/GAT on it.
 
 Graphs: example (the assignment's 6 nodes A-F), karate (Zachary's karate club), cora,
-citeseer, pubmed (Planetoid files from --data-dir, else downloaded), or an edge-list FILE with
-optional --features and --labels files.
+citeseer, pubmed (Planetoid files from --data-dir, else downloaded), sbm:N (a generated graph of
+N nodes), or an edge-list FILE with optional --features and --labels files.
 """
 
 import argparse
@@ -11,7 +11,8 @@ from pathlib import Path
 
 from keras_models.utils.errors import require
 
-GRAPH_HELP = "example, karate, cora, citeseer, pubmed, or the path of an edge-list file"
+GRAPH_HELP = ("example, karate, cora, citeseer, pubmed, sbm:N (a generated graph of N nodes), "
+              "or the path of an edge-list file")
 # The assignment's question for the example graph: after how many layers does C reach E?
 DEFAULT_QUESTION = {"example": ("C", "E")}
 
@@ -29,6 +30,7 @@ def _graph_arguments(parser):
 
 def add_arguments(parser):
     from trainers.core.config_flags import add_flags
+    from trainers.core.distribute import add_strategy_argument
     from trainers.graph.config import GraphTrainingConfig
 
     commands = parser.add_subparsers(dest="graph_command", metavar="ACTION", required=True)
@@ -55,6 +57,7 @@ def add_arguments(parser):
     _graph_arguments(train)
     train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
     add_flags(train, GraphTrainingConfig, defaults=False)
+    add_strategy_argument(train)
     train.add_argument("--attention", metavar="NODE", help="GAT: draw this node's attention")
     train.add_argument("--name", help="export name (default: <model>-<graph>)")
     train.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs go")
@@ -99,6 +102,10 @@ def validate_training(graph, args):
     for option in ("epochs", "patience"):
         value = getattr(args, option)
         require(value is None or value >= 1, f"--{option} must be at least 1; got {value}")
+    require(args.batch_size is None or args.batch_size >= 0,
+            f"--batch-size must be 0 (full batch) or more; got {args.batch_size}")
+    require(args.strategy == "default" or args.batch_size,
+            f"--strategy {args.strategy} trains on sampled batches; add --batch-size, e.g. 512")
     require(args.learning_rate is None or 0 < args.learning_rate < math.inf,
             "--learning-rate must be a finite number > 0")
     require(len(graph.class_names) >= 2,
@@ -124,16 +131,20 @@ def run_train(args):
     check_output_folders({"--runs-dir": args.runs_dir, "--saved-models": args.saved_models})
     graph = load(args)  # after the check: loading may download a dataset
     attention_node = validate_training(graph, args)
+    from trainers.core.distribute import make_strategy, output_dirs
     from trainers.graph.config import DEFAULTS
     from trainers.graph.train import train_and_report
 
     settings = {k: getattr(args, k) if getattr(args, k) is not None else v
                 for k, v in DEFAULTS[args.model].items()}
-    result = train_and_report(
-        graph, args.model, args.seeds, settings, name=export_name(args),
-        runs_dir=args.runs_dir, saved_models=args.saved_models, attention_node=attention_node,
-        config={"model": args.model, "graph": args.graph, "seeds": args.seeds, **settings},
-    )
+    strategy = make_strategy(args.strategy, deterministic=args.deterministic)
+    with output_dirs(strategy, args.runs_dir, args.saved_models) as (runs_dir, saved_models):
+        result = train_and_report(
+            graph, args.model, args.seeds, settings, name=export_name(args),
+            runs_dir=runs_dir, saved_models=saved_models, attention_node=attention_node,
+            config={"model": args.model, "graph": args.graph, "seeds": args.seeds, **settings},
+            strategy=strategy,
+        )
     print(result["summary"])
     print(f"run folder: {result['run_dir']}\nexport: {result['export']}")
     return 0

@@ -1,8 +1,12 @@
-"""Full-batch node classification with GCN or GAT: ``model.fit`` on one graph, many seeds.
+"""Node classification with GCN or GAT: ``model.fit`` on one graph, many seeds.
 
-The whole graph is one batch. The masks become sample weights ``mask / mask.sum()`` with a
-summed cross-entropy, so the loss is the mean over the labelled nodes of the split (as in the
-papers; Keras' default mean over *all* nodes would scale the L2 term up by ``n / n_train``).
+By default the whole graph is one batch, one compiled step per epoch with the validation in
+the same step (``trainers.graph.full_batch``). With ``batch_size`` the model trains on sampled
+neighbourhoods of ``batch_size`` training nodes at a time (``pipelines.graph.sampling``), under
+any ``tf.distribute`` strategy; it is evaluated on the whole graph at the end either way. The
+masks become sample weights ``mask / mask.sum()`` with a summed cross-entropy, so the loss is
+the mean over the labelled nodes of the split (as in the papers; Keras' default mean over *all*
+nodes would scale the L2 term up by ``n / n_train``).
 Early stopping as in each paper's code: GCN watches the validation loss (with the L2 term, as
 tkipf/gcn) and restores the best weights; GAT watches the validation cross-entropy (without L2)
 and accuracy (``trainers.graph.early_stopping``).
@@ -21,11 +25,15 @@ from keras_models.models import gat, gcn
 from keras_models.serving.node_classifier import serving_signatures
 from keras_models.utils.atomic import write_text
 from keras_models.utils.sparse_tensors import sparse_tensor
+from pipelines.graph.sampling import sampled_batches
 from trainers.core.callbacks import standard_callbacks
+from trainers.core.distribute import shard_by_data
 from trainers.core.export import SAVED_MODELS_ROOT, export_saved_model
 from trainers.core.run_folders import new_run_dir, write_config
 from trainers.core.seeding import seed_everything
+from trainers.graph.config import DEFAULT_FANOUTS
 from trainers.graph.early_stopping import LossOrAccuracyStopping
+from trainers.graph.full_batch import FullBatchTraining
 
 MODELS = {"gcn": gcn, "gat": gat}
 BUILDERS = {"gcn": gcn.build_gcn, "gat": gat.build_gat}
@@ -73,26 +81,57 @@ def early_stopping(model_name, patience):
     )
 
 
-def fit_one(graph, model_name, seed, run_dir, *, learning_rate, epochs, patience):
-    """Train one seeded model on ``graph``; return ``(model, SeedResult)``."""
-    seed_everything(seed, deterministic=True)
-    model = BUILDERS[model_name](graph.n_node_features, graph.n_labels, seed=seed)
+def _fit_full_batch(model, graph, inputs, learning_rate, epochs, callbacks):
+    """One compiled step per epoch on the whole graph (``FullBatchTraining``)."""
+    trainer = FullBatchTraining(model)
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    data = tf.data.Dataset.from_tensors((
+        tuple(inputs), graph.y, mask_weights(graph.mask_tr), mask_weights(graph.mask_va),
+    )).repeat()
+    return trainer.fit(data, steps_per_epoch=1, epochs=epochs, callbacks=callbacks, verbose=0)
+
+
+def _fit_sampled(model, graph, model_name, seed, strategy, *, learning_rate, epochs, callbacks,
+                 batch_size, fanouts):
+    """Mini-batches of sampled neighbourhoods of the training nodes, validated likewise."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.CategoricalCrossentropy(reduction="sum"),
         weighted_metrics=["acc", keras.metrics.CategoricalCrossentropy(name="ce")],
     )
+
+    def batches(mask, shuffle):
+        return shard_by_data(sampled_batches(
+            graph, np.flatnonzero(mask), MODELS[model_name].preprocess_tf,
+            batch_size=batch_size, fanouts=fanouts, seed=seed, shuffle=shuffle,
+            replicas=strategy.num_replicas_in_sync,
+        ))
+
+    return model.fit(batches(graph.mask_tr, True), validation_data=batches(graph.mask_va, False),
+                     epochs=epochs, callbacks=callbacks, verbose=0)
+
+
+def fit_one(graph, model_name, seed, run_dir, *, learning_rate, epochs, patience, batch_size=0,
+            fanouts=DEFAULT_FANOUTS, strategy=None):
+    """Train one seeded model on ``graph``; return ``(model, SeedResult)``.
+
+    ``batch_size`` 0 trains on the whole graph at once, otherwise on sampled neighbourhoods
+    (``fanouts`` neighbours per node and hop) of that many training nodes per step.
+    """
+    seed_everything(seed, deterministic=True)
+    strategy = strategy or tf.distribute.get_strategy()
     inputs = model_inputs(graph, model_name)
-
-    def one_batch(mask):
-        return tf.data.Dataset.from_tensors((tuple(inputs), graph.y, mask_weights(mask)))
-
-    stop = early_stopping(model_name, patience)
-    start = time.perf_counter()
-    history = model.fit(
-        one_batch(graph.mask_tr), validation_data=one_batch(graph.mask_va), epochs=epochs,
-        callbacks=[*standard_callbacks(run_dir, backup=False), stop], verbose=0,
-    )
+    with strategy.scope():
+        model = BUILDERS[model_name](graph.n_node_features, graph.n_labels, seed=seed)
+        callbacks = [*standard_callbacks(run_dir, backup=False),
+                     early_stopping(model_name, patience)]
+        start = time.perf_counter()
+        if batch_size:
+            history = _fit_sampled(model, graph, model_name, seed, strategy,
+                                   learning_rate=learning_rate, epochs=epochs,
+                                   callbacks=callbacks, batch_size=batch_size, fanouts=fanouts)
+        else:
+            history = _fit_full_batch(model, graph, inputs, learning_rate, epochs, callbacks)
     seconds = time.perf_counter() - start
     probabilities = model(inputs, training=False).numpy()
     result = SeedResult(
@@ -155,7 +194,7 @@ def export_graph_model(model, model_name, name, root=SAVED_MODELS_ROOT):
 
 
 def train_and_report(graph, model_name, seeds, settings, *, name, runs_dir, saved_models,
-                     attention_node=None, config=None):
+                     attention_node=None, config=None, strategy=None):
     """Train, export the best seed, draw attention if asked; write ``summary.md``.
 
     Returns a dict with ``run_dir``, ``export``, ``summary`` (markdown), ``results`` and
@@ -163,7 +202,8 @@ def train_and_report(graph, model_name, seeds, settings, *, name, runs_dir, save
     """
     run_dir = new_run_dir(f"graph-{name}", root=runs_dir)
     write_config(run_dir, config or {"model": model_name, "seeds": list(seeds), **settings})
-    model, results = train_seeds(graph, model_name, seeds, run_dir, **settings)
+    model, results = train_seeds(graph, model_name, seeds, run_dir, strategy=strategy,
+                                 **settings)
     export = export_graph_model(model, model_name, name, root=saved_models)
     summary = summary_markdown(results)
     summary += f"\nExported the best-validation seed to `{export}`.\n"
