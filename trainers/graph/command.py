@@ -104,6 +104,10 @@ def validate_training(graph, args):
         require(value is None or value >= 1, f"--{option} must be at least 1; got {value}")
     require(args.batch_size is None or args.batch_size >= 0,
             f"--batch-size must be 0 (full batch) or more; got {args.batch_size}")
+    if args.fanouts is not None:
+        from trainers.graph.config import fanout_list
+
+        args.fanouts = fanout_list(args.fanouts)
     require(args.strategy == "default" or args.batch_size,
             f"--strategy {args.strategy} trains on sampled batches; add --batch-size, e.g. 512")
     require(args.learning_rate is None or 0 < args.learning_rate < math.inf,
@@ -122,7 +126,7 @@ def validate_training(graph, args):
 
 
 def export_name(args):
-    return args.name or f"{args.model}-{Path(args.graph).stem}"
+    return args.name or f"{args.model}-{Path(args.graph).stem.replace(':', '-')}"
 
 
 def run_train(args):

@@ -3,6 +3,7 @@
 
 import dataclasses
 
+from keras_models.utils.errors import require
 from trainers.core.config_flags import flag
 
 DEFAULT_FANOUTS = (10, 10)
@@ -14,8 +15,8 @@ def fanout_list(text):
         fanouts = tuple(int(f) for f in text.split(","))
     except ValueError:
         fanouts = ()
-    if len(fanouts) != 2 or min(fanouts) < 1:
-        raise ValueError(f"{text!r} is not two positive counts")  # argparse: invalid value
+    require(len(fanouts) == 2 and min(fanouts) >= 1,
+            f"--fanouts {text} must be two counts >= 1, one per layer, e.g. 10,10")
     return fanouts
 
 
@@ -28,7 +29,7 @@ class GraphTrainingConfig:
     patience: int = flag(help="early-stopping patience (GCN 10, GAT 100)")
     batch_size: int = flag(help="train on sampled neighbourhoods of this many training nodes "
                                 "per step (default 0: the whole graph in one step)")
-    fanouts: tuple = flag(type=fanout_list,
+    fanouts: tuple = flag(type=str,
                           help="with --batch-size: neighbours drawn per node at each of the two "
                                "hops (default 10,10)")
 

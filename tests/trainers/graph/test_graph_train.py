@@ -127,6 +127,25 @@ def test_saved_models_serve_the_same_predictions_in_a_fresh_process(
     """, cwd=tmp_path)
 
 
+@pytest.mark.parametrize(("model", "strategy"), [("gcn", "mirrored"), ("gat", "default")])
+def test_cli_trains_on_sampled_neighbourhoods_of_a_generated_graph(tmp_path, model, strategy):
+    code = main([
+        "graph", "train", "--model", model, "--graph", "sbm:400", "--batch-size", "32",
+        "--fanouts", "4,3", "--epochs", "2", "--strategy", strategy,
+        "--runs-dir", str(tmp_path / "runs"), "--saved-models", str(tmp_path / "saved_models"),
+    ])
+    assert code == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["batch_size"], config["fanouts"]) == (32, [4, 3])
+    (result,) = json.loads((run_dir / "results.json").read_text())
+    assert result["epochs"] == 2 and 0.0 <= result["test_accuracy"] <= 1.0
+    history = (run_dir / "seed-0" / "history.csv").read_text().splitlines()
+    assert history[0].split(",")[:2] == ["epoch", "acc"] and len(history) == 3
+    assert "val_acc" in history[0]
+    assert (tmp_path / "saved_models" / f"{model}-sbm-400" / "1" / "saved_model.pb").is_file()
+
+
 def test_cli_inspect_prints_the_assignment_answers_and_draws(tmp_path, capsys):
     png = tmp_path / "example.png"
     assert main(["graph", "inspect", "--graph", "example", "--draw", str(png),
