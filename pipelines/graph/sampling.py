@@ -62,8 +62,10 @@ def sampled_batches(graph, nodes, preprocess_tf, *, batch_size, fanouts=(10, 10)
 
     ``graph`` is a ``Graph`` of ``pipelines.graph.datasets`` (CSR ``a`` and ``x``, one-hot
     ``y``); ``nodes`` the seed node indices (e.g. the training nodes). With ``shuffle`` the
-    seeds are shuffled and the neighbours drawn anew each epoch; without, every pass is the
-    same (for validation). ``preprocess_tf`` is the model's in-graph adjacency preprocessing.
+    seeds are shuffled and the neighbours drawn anew on each pass; without, every pass is the
+    same (for validation), so the batches are kept in memory after the first pass (a new
+    iterator over this pipeline costs more than a few batches). ``preprocess_tf`` is the
+    model's in-graph adjacency preprocessing.
     """
     neighbours = _ragged_rows(sp.csr_matrix(graph.a))
     x = sp.csr_matrix(graph.x, dtype=np.float32)
@@ -102,6 +104,6 @@ def sampled_batches(graph, nodes, preprocess_tf, *, batch_size, fanouts=(10, 10)
         seeds = seeds.shuffle(len(nodes), seed=seed, reshuffle_each_iteration=True)
     draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=shuffle).map(
         lambda draw: tf.stack([draw, tf.constant(seed, tf.int64)]))
-    return (tf.data.Dataset.zip(seeds.batch(batch_size), draws)
-            .map(subgraph, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .prefetch(tf.data.AUTOTUNE))
+    batches = tf.data.Dataset.zip(seeds.batch(batch_size), draws).map(
+        subgraph, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return (batches if shuffle else batches.cache()).prefetch(tf.data.AUTOTUNE)

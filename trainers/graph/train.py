@@ -107,8 +107,11 @@ def _fit_sampled(model, graph, model_name, seed, strategy, *, learning_rate, epo
             replicas=strategy.num_replicas_in_sync,
         ))
 
-    return model.fit(batches(graph.mask_tr, True), validation_data=batches(graph.mask_va, False),
-                     epochs=epochs, callbacks=callbacks, verbose=0)
+    # Repeated, so one iterator serves every epoch (a new one costs more than a few batches).
+    steps = -(-int(graph.mask_tr.sum()) // batch_size)
+    return model.fit(batches(graph.mask_tr, True).repeat(), steps_per_epoch=steps,
+                     validation_data=batches(graph.mask_va, False), epochs=epochs,
+                     callbacks=callbacks, verbose=0)
 
 
 def fit_one(graph, model_name, seed, run_dir, *, learning_rate, epochs, patience, batch_size=0,
