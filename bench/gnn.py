@@ -10,16 +10,21 @@ layer only, early stopping on validation loss (with the L2 term) with the best w
 GAT with weight decay on kernels and attention vectors (not biases) and its paper's
 loss-or-accuracy early stopping (``trainers.graph.early_stopping``). One difference is left: PyG's
 ``GATConv`` drops out only the attention coefficients, not the transformed features ``W h``
-(``features_dropout_rate`` in seqgraph's GAT, as in the paper's code).
+(``features_dropout_rate`` in seqgraph's GAT, as in the paper's code). PyG gets the features as
+a dense tensor, as it always has here; seqgraph keeps them sparse (``pipelines.graph``).
 
-    python bench/gnn.py --data-dir ../shared/data/planetoid --seeds 10 --pyg
+For GCN the table also gives the floating-point work of one epoch when everything sparse stays
+sparse (``epoch_flops``) and the rate that the measured epoch achieves on it: the gap between
+that rate and the machine's matmul rate (``bench/gemm.py``) is overhead, not arithmetic.
 
-Prints a markdown table (and writes it to ``--markdown FILE``).
+    python bench/gnn.py --data-dir /work/shared/data/planetoid --seeds 10 --pyg --write
+
+Prints a markdown table; ``--write`` puts it into docs/benchmarks.md (``bench/results.py``),
+``--markdown FILE`` into a file.
 """
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -35,14 +40,14 @@ ANCHORS = {  # published test accuracy (%): GCN (Kipf & Welling), GAT (Veličkov
 }
 
 
-def pyg_run(graph, model_name, seed, *, learning_rate, epochs, patience):
+def pyg_run(graph, model_name, seed, *, learning_rate, epochs, patience, **_full_batch_only):
     """The same model, data and early stopping in PyTorch Geometric; returns (acc, epochs, s)."""
     import torch
     import torch.nn.functional as F
     from torch_geometric.nn import GATConv, GCNConv
 
     torch.manual_seed(seed)
-    x = torch.tensor(graph.x)
+    x = torch.tensor(graph.x.toarray())
     rows, cols = graph.a.nonzero()
     edge_index = torch.tensor(np.stack([rows, cols]), dtype=torch.long)
     y = torch.tensor(graph.y.argmax(axis=1))
@@ -118,6 +123,23 @@ def pyg_run(graph, model_name, seed, *, learning_rate, epochs, patience):
     return accuracy, epoch, seconds
 
 
+def epoch_flops(graph, hidden=16):
+    """Multiply-adds × 2 of one full-batch GCN epoch with sparse X and Â: the training step
+    (forward, and a backward pass of twice its work, less ``∂L/∂X``, which is not needed) and
+    the validation forward pass.
+
+    Forward: ``X W₀`` (2 · nnz(X) · h), ``Â (X W₀)`` (2 · nnz(Â) · h), ``H W₁`` (2 · n · h · c),
+    ``Â (H W₁)`` (2 · nnz(Â) · c).
+    """
+    from keras_models.utils.graph_algebra import normalized_adjacency
+
+    n, classes = graph.n_nodes, graph.n_labels
+    first_product = 2 * graph.x.nnz * hidden
+    forward = (first_product + 2 * normalized_adjacency(graph.a).nnz * (hidden + classes)
+               + 2 * n * hidden * classes)
+    return 3 * forward - first_product + forward
+
+
 def summarise(rows):
     """``mean ± std`` of accuracy (%), s/epoch and s/run over the seeds of one setting."""
     acc = 100 * np.array([r[0] for r in rows])
@@ -136,7 +158,12 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--pyg", action="store_true", help="also run PyTorch Geometric")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
+    parser.add_argument("--write", action="store_true",
+                        help="replace this result in docs/benchmarks.md")
     args = parser.parse_args()
+    from bench.results import load_average, provenance, write_result
+
+    load_at_start = load_average()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from keras_models.backend import tf
@@ -156,6 +183,7 @@ def main():
         "| dataset | model | framework | test acc (%) | published | s/epoch | s/run | epochs |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
+    notes = []
     for dataset in args.datasets:
         graph = load_graph(dataset, data_dir=args.data_dir)
         for model_name in args.models:
@@ -178,15 +206,24 @@ def main():
                     table.append(f"| {dataset} | {model_name.upper()} | {framework} | {acc} "
                                  f"| {anchor} | {per_epoch} | {per_run} | {n_epochs} |")
             print("\n".join(table[-2 if theirs else -1:]), flush=True)
+            ours_per_epoch = float(summarise(ours)[1])
+            if theirs:
+                notes.append(f"- {dataset} {model_name.upper()}: seqgraph's epoch takes "
+                             f"{ours_per_epoch / float(summarise(theirs)[1]):.2f}× PyG's.")
+            if model_name == "gcn":
+                flops = epoch_flops(graph)
+                notes.append(f"- {dataset} GCN: an epoch is {flops / 1e6:.1f} MFLOP of sparse "
+                             f"work; at {ours_per_epoch:.3f} s that is "
+                             f"{flops / ours_per_epoch / 1e9:.2f} GFLOP/s.")
     text = "\n".join([
-        f"Command: `python {' '.join(sys.argv)}`", "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{args.threads} thread(s) per framework, {args.seeds} seeds "
-        f"(load average at the end: {os.getloadavg()[0]:.1f})", "", *table, "",
+        f"{args.threads} thread(s) per framework, {args.seeds} seed(s).", "", *table, "",
+        *notes,
     ])
     print("\n" + text)
     if args.markdown:
         args.markdown.write_text(text)
+    if args.write:
+        write_result("Graph networks", "gnn", f"{provenance(load_at_start)}\n\n{text}")
 
 
 if __name__ == "__main__":
