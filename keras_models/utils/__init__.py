@@ -1,1 +1,1 @@
-"""Pieces every layer of seqgraph shares: errors, atomic writes, graph algebra."""
+"""Pieces every layer of seqgraph shares: errors, atomic writes, graph algebra, sparse tensors."""

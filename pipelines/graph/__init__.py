@@ -1,1 +1,2 @@
-"""Graphs: built-in and Planetoid datasets, and users' edge-list files."""
+"""Graphs: built-in, Planetoid and generated datasets, users' edge-list files, and sampled
+neighbourhoods for mini-batch training."""
