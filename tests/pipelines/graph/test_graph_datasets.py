@@ -94,12 +94,17 @@ def test_partial_planetoid_folder_lists_the_missing_files(tmp_path):
     assert "ind.pubmed.allx, ind.pubmed.test.index;" in message and "ind.pubmed.tx" not in message
 
 
+def _user_graph(folder, edges, features, labels):
+    """The graph of an edge list, features and labels file with these contents."""
+    for name, text in (("g.txt", edges), ("f.csv", features), ("l.txt", labels)):
+        (folder / name).write_text(text)
+    return load_graph(str(folder / "g.txt"), features=folder / "f.csv", labels=folder / "l.txt")
+
+
 def test_edge_list_with_features_and_labels(tmp_path):
-    (tmp_path / "g.txt").write_text("# my graph\nu v\nv w, \nw u\nw w\nu v\nw z\n")
-    (tmp_path / "f.csv").write_text("u,1,0\nv,0,1\nw,1,1\nz,0,0\n")
-    (tmp_path / "l.txt").write_text("u red train\nv blue train\nw red val\nz blue test\n")
-    g = load_graph(str(tmp_path / "g.txt"), features=tmp_path / "f.csv",
-                   labels=tmp_path / "l.txt")
+    g = _user_graph(tmp_path, "# my graph\nu v\nv w, \nw u\nw w\nu v\nw z\n",
+                    "u,1,0\nv,0,1\nw,1,1\nz,0,0\n",
+                    "u red train\nv blue train\nw red val\nz blue test\n")
     assert g.node_names == ["u", "v", "w", "z"] and g.a.nnz == 2 * 4
     assert g.a[0, 1] == g.a[1, 0] == 1 and g.a[2, 2] == 0
     np.testing.assert_array_equal(g.x.toarray(), [[1, 0], [0, 1], [1, 1], [0, 0]])
@@ -109,11 +114,8 @@ def test_edge_list_with_features_and_labels(tmp_path):
 
 def test_nodes_only_in_the_features_or_labels_file_are_nodes_without_edges(tmp_path):
     """CiteSeer has such nodes; so does any real graph. They come after the edge list's nodes."""
-    (tmp_path / "g.txt").write_text("u v\nv w\n")
-    (tmp_path / "f.csv").write_text("u 1 0\nlonely 0 1\nv 1 1\nw 0 0\nquiet 1 1\n")
-    (tmp_path / "l.txt").write_text("u a train\nquiet b train\nv b val\nlonely a test\n")
-    g = load_graph(str(tmp_path / "g.txt"), features=tmp_path / "f.csv",
-                   labels=tmp_path / "l.txt")
+    g = _user_graph(tmp_path, "u v\nv w\n", "u 1 0\nlonely 0 1\nv 1 1\nw 0 0\nquiet 1 1\n",
+                    "u a train\nquiet b train\nv b val\nlonely a test\n")
     assert g.node_names == ["u", "v", "w", "lonely", "quiet"] and g.a.shape == (5, 5)
     assert g.a.nnz == 2 * 2 and g.a[3].nnz == 0 and g.a[4].nnz == 0
     np.testing.assert_array_equal(g.x.toarray(), [[1, 0], [1, 1], [0, 0], [0, 1], [1, 1]])
