@@ -135,3 +135,23 @@ def test_configs_round_trip_with_the_new_options():
         clone = keras.saving.deserialize_keras_object(config)
         assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
     assert GATConv(2).get_config()["features_dropout_rate"] == 0.0  # upstream's layer by default
+
+
+def test_attention_coefficients_of_a_gat_model_are_the_dense_layers_alpha_kept_sparse():
+    """``gat.attention_coefficients`` (sparse, one CSR per head) against the layer's dense path
+    with the same weights on the same inputs (the first layer sees ``x`` at inference)."""
+    from keras_models.models.gat import attention_coefficients, build_gat
+
+    graph = example_graph()
+    model = build_gat(graph.n_node_features, 2, heads=HEADS, hidden=CHANNELS, seed=5)
+    alpha = attention_coefficients(model, graph.x, graph.a)
+    layer = model.get_layer("gat_1")
+    dense = GATConv.from_config({**layer.get_config(), "return_attn_coef": True})
+    x, a = tf.constant(graph.x.toarray()), tf.constant(graph.a.toarray())
+    dense([x, a])
+    dense.set_weights(layer.get_weights())
+    _, expected = dense([x, a], training=False)
+    assert len(alpha) == HEADS
+    for head in range(HEADS):
+        np.testing.assert_allclose(alpha[head].toarray(), expected.numpy()[:, head], atol=1e-6)
+        np.testing.assert_allclose(alpha[head].sum(axis=1), 1.0, rtol=1e-6)
