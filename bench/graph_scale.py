@@ -14,7 +14,7 @@ Each (size, mode) runs in a process of its own, so the peak resident memory it r
 per epoch are the median of the epochs' wall times (``history.csv``), without the first epoch's
 tracing. Test accuracy is on 1000 test nodes of the whole graph; the majority class has 20 %.
 
-    python bench/graph_scale.py --write              # 10^4, 10^5, 10^6 nodes (about 30 min)
+    python bench/graph_scale.py --write              # 10^4, 10^5, 10^6 nodes
     python bench/graph_scale.py --quick              # 2000 nodes, 3 epochs: checks it runs
 
 ``--write`` replaces this benchmark's block in docs/benchmarks.md (``bench/results.py``).

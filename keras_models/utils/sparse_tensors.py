@@ -20,13 +20,18 @@ def sparse_tensor(matrix, dtype=tf.float32):
 
 def sparse_dense_matmul(a, b):
     """``a @ b`` for a rank-2 ``tf.SparseTensor`` ``a`` (indices in row-major order, as every
-    sparse tensor of seqgraph has them) and a dense matrix ``b``, by TensorFlow's CSR kernel.
+    sparse tensor of seqgraph has them) and a dense matrix ``b``; by TensorFlow's CSR kernel
+    when ``a``'s row count is static (full-batch training), else by ``tf.sparse``'s.
 
     ``tf.sparse.sparse_dense_matmul`` slows down 20-fold from 16 to 64 columns of ``b``: Cora's
-    features (49 216 nonzeros) times a 64-column kernel took 11 ms there, against 0.8 ms here
-    with the conversion to CSR included; its gradient 18 ms against 2.7 ms (one thread, a shared
-    machine). The gradient with respect to ``b`` is TensorFlow's own.
+    features (49 216 nonzeros) times a 64-column kernel took 11 ms there, against 0.8 ms by CSR
+    with the conversion included; the gradient 18 ms against 2.7 ms (one thread, a shared
+    machine). TensorFlow's gradient of the CSR product builds its part for ``a`` from static
+    shapes and fails when the row count is unknown (sampled batches, traced signatures); a
+    ``tf.custom_gradient`` around it cannot be exported (its gradient captures the CSR matrix).
     """
+    if a.shape[0] is None:
+        return tf.sparse.sparse_dense_matmul(a, b)
     csr = tf.raw_ops.SparseTensorToCSRSparseMatrix(
         indices=a.indices, values=a.values, dense_shape=a.dense_shape)
     product = tf.raw_ops.SparseMatrixMatMul(a=csr, b=b)
