@@ -37,6 +37,12 @@ def test_bad_generated_graph_names(name):
         load_graph(name)
 
 
+def test_impossible_generated_graphs_are_refused():
+    with pytest.raises(UsageError, match="a generated graph needs at least 100 nodes, 2 classes "
+                                         "and a word per class; got 100 nodes, 6 classes, 5"):
+        sbm_graph(100, n_classes=6, n_features=5)
+
+
 def _identity_feature_graph():
     """A random graph with one-hot identity features (a sampled row names its node) and a
     node without edges."""
