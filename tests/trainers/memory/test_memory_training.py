@@ -103,9 +103,14 @@ def test_the_per_step_fallback_says_so_once(monkeypatch, caplog):
     monkeypatch.setattr(fused_lstm, "native_loop_available", lambda: False)
     model = build_memory_model("lstm", vocab_size=3, num_classes=2, units=4, embedding_dim=2)
     tokens = heldout_set("palindrome", 2, 4, seed=3)[0]
-    with caplog.at_level("WARNING", logger="tensorflow"):
-        model(tokens)
-        model(tokens)
+    logger = tf.get_logger()  # may not propagate to the root logger (absl): listen on it directly
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level("WARNING", logger="tensorflow"):
+            model(tokens)
+            model(tokens)
+    finally:
+        logger.removeHandler(caplog.handler)
     notes = [r.getMessage() for r in caplog.records if "per-step loop" in r.getMessage()]
     assert notes == ["rnn: the per-step loop runs (a mask without the compiled loop)"]
 
