@@ -35,7 +35,13 @@ class GraphTrainingConfig:
 
 
 # The papers' settings: GCN lr 0.01, 200 epochs, patience 10; GAT lr 0.005, patience 100.
+# GGNN (no paper setting for Cora) trains like the GCN.
 DEFAULTS = {
     "gcn": dataclasses.asdict(GraphTrainingConfig(learning_rate=0.01, epochs=200, patience=10)),
     "gat": dataclasses.asdict(GraphTrainingConfig(learning_rate=0.005, epochs=1000, patience=100)),
+    "ggnn": dataclasses.asdict(GraphTrainingConfig(learning_rate=0.01, epochs=200, patience=10)),
 }
+
+# Link prediction (GAE, VGAE), as Kipf & Welling's code (tkipf/gae): Adam 0.01, 200 epochs, no
+# early stopping; the reconstruction loss over all node pairs (``graph_autoencoder``).
+LINK_DEFAULTS = {"learning_rate": 0.01, "epochs": 200, "reconstruction": "all-pairs"}
