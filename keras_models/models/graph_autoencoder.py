@@ -63,7 +63,8 @@ def _from_keys(keys, values, n):
 def gcn_filter_from_edges(edges, n):
     """``Â`` of an undirected edge list (int64 ``(k, 2)``, either or both directions) over
     ``n`` nodes, inside a TF graph, as a ``tf.SparseTensor``; no ``n × n`` dense array."""
-    loops = tf.range(n, dtype=tf.int64)
+    edges, n = tf.cast(edges, tf.int64), tf.cast(n, tf.int64)
+    loops = tf.range(n)
     keys = _keys(tf.concat([edges, tf.stack([loops, loops], axis=1)], axis=0), n)
     rows, cols = keys // n, keys % n
     degree = tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.float32), rows, n)
@@ -73,6 +74,7 @@ def gcn_filter_from_edges(edges, n):
 
 def pattern_from_edges(edges, n):
     """The 0/1 adjacency (no self loops) of an undirected edge list, as a ``tf.SparseTensor``."""
+    edges, n = tf.cast(edges, tf.int64), tf.cast(n, tf.int64)
     keys = _keys(edges, n)
     keys = tf.boolean_mask(keys, tf.not_equal(keys // n, keys % n))
     return _from_keys(keys, tf.ones_like(keys, tf.float32), n)
