@@ -17,7 +17,6 @@ installed by hand, never seqgraph dependencies::
 ``--write`` replaces the "Link prediction" result in docs/benchmarks.md (``bench.results``).
 """
 
-import argparse
 import os
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.gnn import planetoid_parser  # noqa: E402
 
 PAPER = {  # Kipf & Welling (2016), Table 1: test AUC / AP (%)
     ("cora", "gae"): "91.0 / 92.0", ("cora", "vgae"): "91.4 / 92.6",
@@ -94,14 +95,31 @@ def summarise(rows):
             f"{np.mean([r[3] / r[2] for r in rows]):.4f}", f"{np.mean([r[3] for r in rows]):.1f}")
 
 
+def alternate(graph, dataset, model_name, seeds, settings, pyg):
+    """Seeds ``0..seeds-1`` of seqgraph and, with ``pyg``, PyG in turn: ``(ours, theirs)``, each
+    a list of ``(auc, ap, epochs, seconds)``."""
+    from pipelines.graph.edge_split import split_edges
+    from trainers.graph.links import fit_links
+
+    ours, theirs = [], []
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory() as run_dir:
+            _, r, _ = fit_links(graph, model_name, seed, run_dir, **settings)
+        ours.append((r.test_auc, r.test_ap, r.epochs, r.seconds))
+        if pyg:
+            theirs.append(pyg_run(graph, split_edges(graph.a, seed), model_name, seed,
+                                  learning_rate=settings["learning_rate"],
+                                  epochs=settings["epochs"]))
+        print(f"{dataset} {model_name} seed {seed}: " + ", ".join(
+            f"{name} AUC {auc:.4f} AP {ap:.4f} ({seconds:.1f} s)"
+            for name, (auc, ap, _, seconds) in zip(("seqgraph", "PyG"),
+                                                   (ours[-1], *theirs[-1:]), strict=False)
+        ), flush=True)
+    return ours, theirs
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/planetoid"))
-    parser.add_argument("--datasets", nargs="+", default=["cora", "citeseer"])
-    parser.add_argument("--models", nargs="+", default=["gae", "vgae"], choices=["gae", "vgae"])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--pyg", action="store_true", help="also run PyTorch Geometric")
+    parser = planetoid_parser(__doc__.split("\n\n")[0], ["gae", "vgae"])
     parser.add_argument("--quick", action="store_true",
                         help="karate, GAE, 1 seed, 10 epochs: a check that the script runs")
     parser.add_argument("--write", action="store_true",
@@ -115,9 +133,7 @@ def main():
 
     from bench.results import load_average, provenance, write_result
     from pipelines.graph.datasets import load_graph
-    from pipelines.graph.edge_split import split_edges
     from trainers.graph.config import LINK_DEFAULTS
-    from trainers.graph.links import fit_links
 
     load_at_start = load_average()
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -133,20 +149,7 @@ def main():
     for dataset in args.datasets:
         graph = load_graph(dataset, data_dir=args.data_dir)
         for model_name in args.models:
-            ours, theirs = [], []
-            for seed in range(args.seeds):
-                with tempfile.TemporaryDirectory() as run_dir:
-                    _, r, _ = fit_links(graph, model_name, seed, run_dir, **settings)
-                ours.append((r.test_auc, r.test_ap, r.epochs, r.seconds))
-                line = (f"{dataset} {model_name} seed {seed}: seqgraph AUC {r.test_auc:.4f} AP "
-                        f"{r.test_ap:.4f} ({r.seconds:.1f} s)")
-                if args.pyg:
-                    theirs.append(pyg_run(graph, split_edges(graph.a, seed), model_name, seed,
-                                          learning_rate=settings["learning_rate"],
-                                          epochs=settings["epochs"]))
-                    line += f", PyG AUC {theirs[-1][0]:.4f} AP {theirs[-1][1]:.4f} " \
-                            f"({theirs[-1][3]:.1f} s)"
-                print(line, flush=True)
+            ours, theirs = alternate(graph, dataset, model_name, args.seeds, settings, args.pyg)
             for framework, rows in (("seqgraph (spektral)", ours), ("PyTorch Geometric", theirs)):
                 if rows:
                     auc, ap, per_epoch, per_run = summarise(rows)
