@@ -148,7 +148,9 @@ def sampled_non_edges(generator, edge_keys, n, count):
 
 def all_pairs_loss(z, edges):
     """tkipf/gae's loss over all ``n²`` pairs of ``A + I``: ``norm · mean(weighted BCE)``, with
-    positives weighted ``(n² − E) / E`` and ``norm = n² / (2 (n² − E))`` (``E`` ones)."""
+    positives weighted ``(n² − E) / E`` and ``norm = n² / (2 (n² − E))``, ``E`` the ones of
+    ``A + I``. (The paper's code counts the ones of ``A`` alone for ``E``; on Cora that scored
+    lower, see docs/graphs.md.)"""
     n = tf.shape(z, out_type=tf.int64)[0]
     loops = tf.range(n)
     keys = _keys(tf.concat([edges, tf.stack([loops, loops], axis=1)], axis=0), n)
