@@ -63,10 +63,10 @@ def add_arguments(parser):
                        required=True, help="nodes: gcn, gat, ggnn; links: gae, vgae")
     _graph_arguments(train)
     train.add_argument("--encoder", choices=("gcn", "ggnn"),
-                       help="links: the encoder of gae/vgae (default gcn)")
+                       help="links: the encoder of gae/vgae; gcn if not given")
     train.add_argument("--reconstruction", choices=("all-pairs", "sampled"),
-                       help="links: loss over all node pairs (the paper's) or over the edges "
-                            "and as many sampled non-edges (default all-pairs)")
+                       help="links: loss over all node pairs (the paper's; used if not given) "
+                            "or over the edges and as many sampled non-edges")
     train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
     add_flags(train, GraphTrainingConfig, defaults=False)
     add_strategy_argument(train)
