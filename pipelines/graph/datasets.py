@@ -39,7 +39,7 @@ KARATE_SPLIT = {
 }
 
 
-def make_graph(names, edges, x=None, labels=None, class_names=(), masks=None, dropped=""):
+def make_graph(names, edges, x=None, labels=None, class_names=(), masks=None):
     """A spektral ``Graph`` from node names, index-pair edges and optional features/labels.
 
     ``edges`` is ``(n_edges, 2)`` node indices (each undirected edge in either direction or
@@ -69,7 +69,7 @@ def make_graph(names, edges, x=None, labels=None, class_names=(), masks=None, dr
         a=a, y=y,
         mask_tr=masks.get("train", no_mask), mask_va=masks.get("val", no_mask),
         mask_te=masks.get("test", no_mask),
-        node_names=list(names), class_names=list(class_names), dropped=dropped,
+        node_names=list(names), class_names=list(class_names),
     )
     graph.x = x  # after construction: spektral's Graph rejects sparse features, reads them fine
     return graph

@@ -1,8 +1,8 @@
 """A user's own graph from text files, validated line by line.
 
 - edges (required): one undirected edge ``u v`` per line (names without spaces); ``#`` starts a
-  comment; self loops and repeated edges (``v u`` after ``u v`` too) are dropped, and
-  ``read_edges`` says which lines it dropped.
+  comment; self loops and repeated edges (``v u`` after ``u v`` too) are dropped, with a
+  warning that names their lines.
 - features (optional): ``node f1 f2 ... fk`` per line, every node exactly once, the same ``k``
   finite numbers each; without it every node gets a one-hot identity feature.
 - labels (optional): ``node label`` or ``node label split`` (split = train, val or test); nodes
@@ -48,8 +48,8 @@ def _lines(numbers, limit=5):
 
 
 def read_edges(path):
-    """Node names (in order of appearance), the edges as index pairs, and a note naming the
-    dropped self loops and repeated edges with their line numbers ("" when none were)."""
+    """Node names (in order of appearance) and the edges as index pairs; a warning names the
+    dropped self loops and repeated edges with their line numbers."""
     names, index, edges = [], {}, set()
     self_loops, repeats = [], []
     for number, fields in _rows(path, "edge list"):
@@ -74,8 +74,9 @@ def read_edges(path):
         raise UsageError(f"edge list {path} has only self loops; add edges between two nodes")
     dropped = [f"{len(found)} {what}{'s' if len(found) > 1 else ''} ({_lines(found)})"
                for what, found in (("self loop", self_loops), ("repeated edge", repeats)) if found]
-    note = f"{path}: dropped {' and '.join(dropped)}" if dropped else ""
-    return names, sorted(edges), note
+    if dropped:
+        warn(f"{path}: dropped {' and '.join(dropped)}")
+    return names, sorted(edges)
 
 
 def _node(index, name):

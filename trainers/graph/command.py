@@ -8,7 +8,6 @@ N nodes), or an edge-list FILE with optional --features and --labels files.
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 from keras_models.utils.errors import require
@@ -79,15 +78,11 @@ def add_arguments(parser):
 
 
 def load(args):
-    """The graph of ``--graph``; an edge list's dropped lines are noted on stderr."""
     from pipelines.graph.datasets import load_graph
 
-    graph = load_graph(
+    return load_graph(
         args.graph, data_dir=args.data_dir, features=args.features, labels=args.labels
     )
-    if getattr(graph, "dropped", ""):
-        print(f"seqgraph graph: note: {graph.dropped}", file=sys.stderr)
-    return graph
 
 
 def run_inspect(args):

@@ -145,7 +145,7 @@ def test_link_export_serves_scores_and_recommendations_in_a_fresh_process(
 
 
 def test_vgae_with_a_gated_encoder_on_a_generated_edge_list(tmp_path, capsys):
-    """A user's edge list with a self loop and a repeated edge: noted, dropped, trained."""
+    """A user's edge list with a self loop and a repeated edge: dropped with a warning, trained."""
     graph = nx.connected_watts_strogatz_graph(30, 4, 0.2, seed=1)  # 60 edges
     (u, v), *_ = graph.edges
     lines = [f"n{i} n{j}" for i, j in graph.edges] + ["n3 n3", f"n{v} n{u}"]
@@ -155,7 +155,7 @@ def test_vgae_with_a_gated_encoder_on_a_generated_edge_list(tmp_path, capsys):
                  "--runs-dir", str(tmp_path / "runs"),
                  "--saved-models", str(tmp_path / "saved_models")]) == 0
     captured = capsys.readouterr()
-    assert f"seqgraph graph: note: {tmp_path / 'g.txt'}: dropped 1 self loop (line 61) and 1 " \
+    assert f"seqgraph: warning: {tmp_path / 'g.txt'}: dropped 1 self loop (line 61) and 1 " \
            "repeated edge (line 62)" in captured.err
     assert "test AUC **" in captured.out
     export = tmp_path / "saved_models" / "vgae-ggnn-g" / "1"
