@@ -66,6 +66,9 @@ def add_arguments(parser):
     train.add_argument("--reconstruction", choices=("all-pairs", "sampled"),
                        help="links: loss over all node pairs (the paper's; used if not given) "
                             "or over the edges and as many sampled non-edges")
+    train.add_argument("--raw-features", action="store_true",
+                       help="cora, citeseer, pubmed: the files' 0/1 features, not row-normalised "
+                            "(as the VGAE paper's code)")
     train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
     add_flags(train, GraphTrainingConfig, defaults=False)
     add_strategy_argument(train)
@@ -81,7 +84,8 @@ def load(args):
     from pipelines.graph.datasets import load_graph
 
     return load_graph(
-        args.graph, data_dir=args.data_dir, features=args.features, labels=args.labels
+        args.graph, data_dir=args.data_dir, features=args.features, labels=args.labels,
+        raw_features=getattr(args, "raw_features", False),
     )
 
 
