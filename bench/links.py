@@ -48,7 +48,9 @@ def pyg_run(graph, split, model_name, seed, *, learning_rate, epochs):
 
     torch.manual_seed(seed)
     n = graph.n_nodes
-    x = torch.tensor(graph.x)
+    from trainers.graph.links import dense_features
+
+    x = torch.tensor(dense_features(graph))
     edges = torch.tensor(split.train_edges.T, dtype=torch.long)
     edge_index = torch.cat([edges, edges.flip(0)], dim=1)
     labels = torch.eye(n)

@@ -14,7 +14,7 @@ per channel how much of the node's state the neighbours' message replaces.
 
 Node classifier: ``softmax(dropout(GGNN(dropout(X) W_in)) W_out + b)``; dropout 0.5 and the
 GCN paper's L2 (``l2(2.5e-4)``) on ``W_in``. Inputs: node features ``(n_nodes, n_features)`` and
-the 0/1 adjacency as a ``tf.SparseTensor``; output ``(n_nodes, n_classes)`` probabilities.
+the 0/1 adjacency, both ``tf.SparseTensor``; output ``(n_nodes, n_classes)`` probabilities.
 spektral's ``GatedGraphConv`` exports as a SavedModel as it is (it has no per-instance ``call``
 wrapper, unlike ``GCNConv``), so it needs no subclass in ``keras_models.layers.graph_conv``.
 """
@@ -24,6 +24,7 @@ from keras_models.backend import keras
 import scipy.sparse as sp
 from spektral.layers import GatedGraphConv
 
+from keras_models.layers.sparse_dropout import SparseInputDropout
 from keras_models.models.gat import preprocess, preprocess_tf  # noqa: F401  (the 0/1 pattern)
 
 HIDDEN, STEPS = 64, 2
@@ -54,9 +55,9 @@ def gated_layers(x, a, hidden, *, steps=STEPS, seed=0, regularizer=None):
 def build_ggnn(n_features, n_classes, *, hidden=HIDDEN, steps=STEPS, dropout=0.5, l2=PAPER_L2,
                seed=0):
     """The GGNN node classifier as a Keras model ``[x, A] -> probabilities``."""
-    x_in = keras.Input((n_features,), name="x")
+    x_in = keras.Input((n_features,), sparse=True, name="x")
     a_in = keras.Input((None,), sparse=True, name="a")
-    h = keras.layers.Dropout(dropout, seed=seed)(x_in)
+    h = SparseInputDropout(dropout, seed=seed)(x_in)
     h = gated_layers(h, a_in, hidden, steps=steps, seed=seed,
                      regularizer=keras.regularizers.l2(l2))
     h = keras.layers.Dropout(dropout, seed=seed + 1)(h)

@@ -33,7 +33,7 @@ def _sigmoid(v):
 
 
 def test_adjacency_from_an_edge_list_matches_the_dense_algebra():
-    expected = normalized_adjacency(KARATE.a)
+    expected = normalized_adjacency(KARATE.a).toarray()
     once = gcn_filter_from_edges(tf.constant(EDGES), 34)
     both = gcn_filter_from_edges(tf.constant(np.concatenate([EDGES, EDGES[:, ::-1]])), 34)
     for a_hat in (once, both, gcn_filter(KARATE.a)):
