@@ -1,4 +1,5 @@
-"""Benchmark: GCN and GAT on the Planetoid graphs, seqgraph (spektral) beside PyTorch Geometric.
+"""Benchmark: GCN, GAT and GGNN on the Planetoid graphs, seqgraph (spektral) beside PyTorch
+Geometric (GCN and GAT).
 
 For each dataset and model, ``--seeds`` runs with the papers' settings (``trainers.graph.train``)
 report test accuracy (mean ± std), seconds per epoch and seconds per run, and the same for the
@@ -149,14 +150,20 @@ def summarise(rows):
             f"{per_run.mean():.1f}", f"{np.mean([r[1] for r in rows]):.0f}")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def planetoid_parser(description, models):
+    """The flags of the Planetoid benchmarks (this one and ``bench/links.py``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/planetoid"))
     parser.add_argument("--datasets", nargs="+", default=["cora", "citeseer"])
-    parser.add_argument("--models", nargs="+", default=["gcn", "gat"])
+    parser.add_argument("--models", nargs="+", default=list(models), choices=models)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--pyg", action="store_true", help="also run PyTorch Geometric")
+    return parser
+
+
+def main():
+    parser = planetoid_parser(__doc__.split("\n\n")[0], ["gcn", "gat", "ggnn"])
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     parser.add_argument("--write", action="store_true",
                         help="replace this result in docs/benchmarks.md")
@@ -194,7 +201,7 @@ def main():
                 ours.append((r.test_accuracy, r.epochs, r.seconds))
                 line = (f"{dataset} {model_name} seed {seed}: seqgraph {r.test_accuracy:.3f} "
                         f"({r.epochs} epochs, {r.seconds:.1f} s)")
-                if args.pyg:
+                if args.pyg and model_name != "ggnn":  # PyG's side: GCN and GAT only
                     theirs.append(pyg_run(graph, model_name, seed, **DEFAULTS[model_name]))
                     line += f", PyG {theirs[-1][0]:.3f} ({theirs[-1][1]} epochs, " \
                             f"{theirs[-1][2]:.1f} s)"

@@ -15,7 +15,7 @@ from trainers.core.runtime import EXIT_USAGE, load_tensorflow, run_command
 COMMANDS = {
     "memory": ("trainers.memory.command", "sequence-memory experiments (palindromes and friends)"),
     "text": ("trainers.text.command", "character-level text generation: train, sample"),
-    "graph": ("trainers.graph.command", "graph networks: inspect graphs, train GCN/GAT"),
+    "graph": ("trainers.graph.command", "graph networks: node classifiers, link predictors"),
     "demo": ("trainers.demo", "a guided tour of everything on built-in data (no downloads)"),
 }
 

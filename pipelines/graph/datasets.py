@@ -112,8 +112,9 @@ def row_normalize(x):
     return (sp.diags(scale) @ x).tocsr()
 
 
-def citation_graph(name, data_dir=None):
-    """A Planetoid graph with its public split and row-normalised features."""
+def citation_graph(name, data_dir=None, raw_features=False):
+    """A Planetoid graph with its public split and row-normalised (or, with ``raw_features``,
+    the files' 0/1) features."""
     from pipelines.graph.planetoid import load_citation
 
     dataset = load_citation(name, data_dir)
@@ -123,7 +124,8 @@ def citation_graph(name, data_dir=None):
     n_classes = g.y.shape[1]
     return make_graph(
         [str(i) for i in range(g.n_nodes)], np.stack(sp.triu(g.a, k=1).nonzero(), axis=1),
-        x=row_normalize(g.x), labels=labels,
+        x=sp.csr_matrix(g.x, dtype=np.float32) if raw_features else row_normalize(g.x),
+        labels=labels,
         class_names=[str(c) for c in range(n_classes)], masks=masks,
     )
 
@@ -151,7 +153,7 @@ def generated_size(name):
     return int(size)
 
 
-def load_graph(name, *, data_dir=None, features=None, labels=None):
+def load_graph(name, *, data_dir=None, features=None, labels=None, raw_features=False):
     """The graph called ``name`` (built in, Planetoid or ``sbm:N``), else the edge-list file."""
     if name in BUILT_IN or name in PLANETOID or name.startswith(GENERATED_PREFIX):
         if features or labels:
@@ -165,7 +167,7 @@ def load_graph(name, *, data_dir=None, features=None, labels=None):
             from pipelines.graph.generated import sbm_graph
 
             return sbm_graph(generated_size(name))
-        return citation_graph(name, data_dir)
+        return citation_graph(name, data_dir, raw_features)
     if not Path(name).exists():
         raise UsageError(
             f"{name!r} is neither a dataset nor a file; choose one of "

@@ -1,7 +1,8 @@
 """A user's own graph from text files, validated line by line.
 
 - edges (required): one undirected edge ``u v`` per line (names without spaces); ``#`` starts a
-  comment; self loops and repeated edges are dropped.
+  comment; self loops and repeated edges (``v u`` after ``u v`` too) are dropped, with a
+  warning that names their lines.
 - features (optional): ``node f1 f2 ... fk`` per line, every node exactly once, the same ``k``
   finite numbers each; without it every node gets a one-hot identity feature.
 - labels (optional): ``node label`` or ``node label split`` (split = train, val or test); nodes
@@ -41,9 +42,16 @@ def _rows(path, what):
     return rows
 
 
+def _lines(numbers, limit=5):
+    shown = ", ".join(map(str, numbers[:limit])) + (", …" if len(numbers) > limit else "")
+    return f"line{'s' if len(numbers) > 1 else ''} {shown}"
+
+
 def read_edges(path):
-    """Node names (in order of appearance) and the edges as index pairs."""
+    """Node names (in order of appearance) and the edges as index pairs; a warning names the
+    dropped self loops and repeated edges with their line numbers."""
     names, index, edges = [], {}, set()
+    self_loops, repeats = [], []
     for number, fields in _rows(path, "edge list"):
         if len(fields) != 2:
             raise UsageError(
@@ -55,10 +63,19 @@ def read_edges(path):
                 index[name] = len(names)
                 names.append(name)
         u, v = (index[f] for f in fields)
-        if u != v:
-            edges.add((min(u, v), max(u, v)))
+        edge = (min(u, v), max(u, v))
+        if u == v:
+            self_loops.append(number)
+        elif edge in edges:
+            repeats.append(number)
+        else:
+            edges.add(edge)
     if not edges:
         raise UsageError(f"edge list {path} has only self loops; add edges between two nodes")
+    dropped = [f"{len(found)} {what}{'s' if len(found) > 1 else ''} ({_lines(found)})"
+               for what, found in (("self loop", self_loops), ("repeated edge", repeats)) if found]
+    if dropped:
+        warn(f"{path}: dropped {' and '.join(dropped)}")
     return names, sorted(edges)
 
 

@@ -1,4 +1,5 @@
-"""Graph networks: inspect a graph (Ã, Â, propagation depths, drawing) or train GCN/GAT on it.
+"""Graph networks: inspect a graph (Ã, Â, propagation depths, drawing), train GCN/GAT/GGNN node
+classifiers or GAE/VGAE link predictors on it.
 
 Graphs: example (the assignment's 6 nodes A-F), karate (Zachary's karate club), cora,
 citeseer, pubmed (Planetoid files from --data-dir, else downloaded), sbm:N (a generated graph of
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from keras_models.utils.errors import require
 
+TASKS = {"nodes": ("gcn", "gat", "ggnn"), "links": ("gae", "vgae")}
 GRAPH_HELP = ("example, karate, cora, citeseer, pubmed, sbm:N (a generated graph of N nodes), "
               "or the path of an edge-list file")
 # The assignment's question for the example graph: after how many layers does C reach E?
@@ -49,12 +51,24 @@ def add_arguments(parser):
     )
 
     train = commands.add_parser(
-        "train", help="train GCN or GAT (full batch, early stopping) and export it",
-        description="Train GCN or GAT on a graph over several seeds and export the best model.",
+        "train", help="train GCN, GAT, GGNN (nodes) or GAE, VGAE (links) and export it",
+        description="Train a node classifier or a link predictor on a graph over several seeds "
+                    "and export the best model.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    train.add_argument("--model", choices=("gcn", "gat"), required=True)
+    train.add_argument("--task", choices=TASKS, default="nodes",
+                       help="node classification or link prediction")
+    train.add_argument("--model", choices=[m for models in TASKS.values() for m in models],
+                       required=True, help="nodes: gcn, gat, ggnn; links: gae, vgae")
     _graph_arguments(train)
+    train.add_argument("--encoder", choices=("gcn", "ggnn"),
+                       help="links: the encoder of gae/vgae; gcn if not given")
+    train.add_argument("--reconstruction", choices=("all-pairs", "sampled"),
+                       help="links: loss over all node pairs (the paper's; used if not given) "
+                            "or over the edges and as many sampled non-edges")
+    train.add_argument("--raw-features", action="store_true",
+                       help="cora, citeseer, pubmed: the files' 0/1 features, not row-normalised "
+                            "(as the VGAE paper's code)")
     train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
     add_flags(train, GraphTrainingConfig, defaults=False)
     add_strategy_argument(train)
@@ -70,7 +84,8 @@ def load(args):
     from pipelines.graph.datasets import load_graph
 
     return load_graph(
-        args.graph, data_dir=args.data_dir, features=args.features, labels=args.labels
+        args.graph, data_dir=args.data_dir, features=args.features, labels=args.labels,
+        raw_features=getattr(args, "raw_features", False),
     )
 
 
@@ -97,6 +112,21 @@ def run_inspect(args):
     return 0
 
 
+def validate_task(args):
+    """The flags that belong to the other task, before any data is read."""
+    require(args.model in TASKS[args.task],
+            f"--model {args.model} is for --task "
+            f"{next(t for t, models in TASKS.items() if args.model in models)}; --task "
+            f"{args.task} trains {' or '.join(TASKS[args.task])}")
+    if args.task == "nodes":
+        for option in ("encoder", "reconstruction"):
+            require(getattr(args, option) is None, f"--{option} goes with --task links; drop it")
+    else:
+        for option in ("patience", "labels", "attention"):
+            require(getattr(args, option) is None,
+                    f"--{option} goes with --task nodes; drop it for link prediction")
+
+
 def validate_training(graph, args):
     """Fail early on anything that would stop training half-way."""
     for option in ("epochs", "patience"):
@@ -112,11 +142,13 @@ def validate_training(graph, args):
             f"--strategy {args.strategy} trains on sampled batches; add --batch-size, e.g. 512")
     require(args.learning_rate is None or 0 < args.learning_rate < math.inf,
             "--learning-rate must be a finite number > 0")
+    require(len(set(args.seeds)) == len(args.seeds), "--seeds repeats a seed; list each once")
+    if args.task == "links":
+        return None
     require(len(graph.class_names) >= 2,
             f"graph {args.graph!r} needs labels of at least 2 classes to train; pass --labels")
     for split, mask in (("train", graph.mask_tr), ("val", graph.mask_va), ("test", graph.mask_te)):
         require(mask.any(), f"the {split} split of {args.graph!r} is empty; label more nodes")
-    require(len(set(args.seeds)) == len(args.seeds), "--seeds repeats a seed; list each once")
     if args.attention is not None:
         require(args.model == "gat", "--attention needs --model gat; drop it or switch model")
         from trainers.graph.inspect import node_index
@@ -126,15 +158,41 @@ def validate_training(graph, args):
 
 
 def export_name(args):
-    return args.name or f"{args.model}-{Path(args.graph).stem.replace(':', '-')}"
+    encoder = f"-{args.encoder}" if args.encoder not in (None, "gcn") else ""
+    return args.name or f"{args.model}{encoder}-{Path(args.graph).stem.replace(':', '-')}"
+
+
+def run_links(args, graph):
+    """``--task links``: split the edges (refused when too few), train, report, export."""
+    from pipelines.graph.edge_split import split_edges
+    from trainers.graph.config import LINK_DEFAULTS
+    from trainers.graph.links import train_and_report_links
+
+    split_edges(graph.a)  # the split's own checks, before a run folder exists
+    settings = {k: getattr(args, k) if getattr(args, k) is not None else v
+                for k, v in LINK_DEFAULTS.items()}
+    settings["encoder"] = args.encoder or "gcn"
+    result = train_and_report_links(
+        graph, args.model, args.seeds, settings, name=export_name(args),
+        runs_dir=args.runs_dir, saved_models=args.saved_models,
+        config={"task": "links", "model": args.model, "graph": args.graph, "seeds": args.seeds,
+                **settings},
+    )
+    print(result["summary"])
+    print(f"run folder: {result['run_dir']}\nROC curves: {result['roc']}\n"
+          f"export: {result['export']}")
+    return 0
 
 
 def run_train(args):
     from trainers.core.preflight import check_output_folders
 
+    validate_task(args)
     check_output_folders({"--runs-dir": args.runs_dir, "--saved-models": args.saved_models})
     graph = load(args)  # after the check: loading may download a dataset
     attention_node = validate_training(graph, args)
+    if args.task == "links":
+        return run_links(args, graph)
     from trainers.core.distribute import make_strategy, output_dirs
     from trainers.graph.config import DEFAULTS
     from trainers.graph.train import train_and_report

@@ -24,8 +24,8 @@ def fanout_list(text):
 class GraphTrainingConfig:
     """Full-batch training of one node-classification model on one graph."""
 
-    learning_rate: float = flag(help="Adam's learning rate (GCN 0.01, GAT 0.005)")
-    epochs: int = flag(help="maximum epochs (GCN 200, GAT 1000)")
+    learning_rate: float = flag(help="Adam's learning rate (GCN, GGNN, GAE, VGAE 0.01; GAT 0.005)")
+    epochs: int = flag(help="maximum epochs (GCN, GGNN 200, GAT 1000); links: epochs (200)")
     patience: int = flag(help="early-stopping patience (GCN 10, GAT 100)")
     batch_size: int = flag(0, help="train on sampled neighbourhoods of this many training nodes "
                                    "per step (0: the whole graph in one step)")
@@ -35,7 +35,13 @@ class GraphTrainingConfig:
 
 
 # The papers' settings: GCN lr 0.01, 200 epochs, patience 10; GAT lr 0.005, patience 100.
+# GGNN (no paper setting for Cora) trains like the GCN.
 DEFAULTS = {
     "gcn": dataclasses.asdict(GraphTrainingConfig(learning_rate=0.01, epochs=200, patience=10)),
     "gat": dataclasses.asdict(GraphTrainingConfig(learning_rate=0.005, epochs=1000, patience=100)),
+    "ggnn": dataclasses.asdict(GraphTrainingConfig(learning_rate=0.01, epochs=200, patience=10)),
 }
+
+# Link prediction (GAE, VGAE), as Kipf & Welling's code (tkipf/gae): Adam 0.01, 200 epochs, no
+# early stopping; the reconstruction loss over all node pairs (``graph_autoencoder``).
+LINK_DEFAULTS = {"learning_rate": 0.01, "epochs": 200, "reconstruction": "all-pairs"}

@@ -84,3 +84,16 @@ def draw_attention(graph, alpha, node, path):
     axis.set_axis_off()
     save_figure(figure, path)
     plt.close(figure)
+
+
+def draw_roc(curves, path, *, title="test ROC"):
+    """Draw ROC curves ``[(label, fpr, tpr), ...]`` in one figure, with the chance diagonal."""
+    figure, axis = plt.subplots(figsize=(5, 5))
+    for label, fpr, tpr in curves:
+        axis.plot(fpr, tpr, label=label, linewidth=1)
+    axis.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1, label="chance")
+    axis.set(xlabel="false positive rate", ylabel="true positive rate", title=title,
+             xlim=(0, 1), ylim=(0, 1.01))
+    axis.legend(loc="lower right", fontsize=7)
+    save_figure(figure, path)
+    plt.close(figure)

@@ -1,4 +1,4 @@
-"""Node classification with GCN or GAT: ``model.fit`` on one graph, many seeds.
+"""Node classification with GCN, GAT or GGNN: ``model.fit`` on one graph, many seeds.
 
 By default the whole graph is one batch, one compiled step per epoch with the validation in
 the same step (``trainers.graph.full_batch``). With ``batch_size`` the model trains on sampled
@@ -7,9 +7,9 @@ any ``tf.distribute`` strategy; it is evaluated on the whole graph at the end ei
 masks become sample weights ``mask / mask.sum()`` with a summed cross-entropy, so the loss is
 the mean over the labelled nodes of the split (as in the papers; Keras' default mean over *all*
 nodes would scale the L2 term up by ``n / n_train``).
-Early stopping as in each paper's code: GCN watches the validation loss (with the L2 term, as
-tkipf/gcn) and restores the best weights; GAT watches the validation cross-entropy (without L2)
-and accuracy (``trainers.graph.early_stopping``).
+Early stopping as in each paper's code: GCN (and GGNN) watches the validation loss (with the L2
+term, as tkipf/gcn) and restores the best weights; GAT watches the validation cross-entropy
+(without L2) and accuracy (``trainers.graph.early_stopping``).
 """
 
 import json
@@ -21,7 +21,7 @@ from keras_models.backend import keras, tf
 
 import numpy as np
 
-from keras_models.models import gat, gcn
+from keras_models.models import gat, gcn, ggnn
 from keras_models.serving.node_classifier import serving_signatures
 from keras_models.utils.atomic import write_text
 from keras_models.utils.sparse_tensors import sparse_tensor
@@ -35,8 +35,8 @@ from trainers.graph.config import DEFAULT_FANOUTS
 from trainers.graph.early_stopping import LossOrAccuracyStopping
 from trainers.graph.full_batch import FullBatchTraining
 
-MODELS = {"gcn": gcn, "gat": gat}
-BUILDERS = {"gcn": gcn.build_gcn, "gat": gat.build_gat}
+MODELS = {"gcn": gcn, "gat": gat, "ggnn": ggnn}
+BUILDERS = {"gcn": gcn.build_gcn, "gat": gat.build_gat, "ggnn": ggnn.build_ggnn}
 
 @dataclass
 class SeedResult:

@@ -73,6 +73,8 @@ def test_planetoid_loader_reads_a_synthetic_folder(tmp_path):
     sums = features.sum(axis=1, keepdims=True)
     expected = np.divide(features, sums, out=np.zeros_like(features), where=sums > 0)
     np.testing.assert_allclose(g.x.toarray(), expected, rtol=1e-6)
+    raw = load_graph("cora", data_dir=tmp_path / "planetoid", raw_features=True)
+    np.testing.assert_array_equal(raw.x.toarray(), features)
     labels = np.concatenate([one_hot[:n_all], one_hot[n_all:][::-1]]).argmax(axis=1)
     np.testing.assert_array_equal(g.y.argmax(axis=1), labels)
 

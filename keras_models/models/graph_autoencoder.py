@@ -1,0 +1,211 @@
+"""Graph auto-encoders for link prediction (Kipf & Welling, "Variational Graph Auto-Encoders",
+arXiv:1611.07308), with a GCN or a gated (GGNN) encoder.
+
+**Encoder.** GCN (the paper's): ``H = ReLU(Â X W₀)`` with 32 units, ``μ = Â H W_μ`` with 16;
+the VGAE adds ``log σ = Â H W_σ``. No biases, as in the paper's code (tkipf/gae).
+``Â = D̃^-½ (A + I) D̃^-½`` is a ``tf.SparseTensor``. GGNN: ``H = GGNN(X W_in)`` (spektral's
+``GatedGraphConv``, ``keras_models.models.ggnn``) over the 0/1 adjacency, then linear heads
+``μ = H W_μ`` (and ``log σ = H W_σ``).
+
+**Decoder.** The inner product: ``p(A_ij = 1) = σ(z_i · z_j)`` (``pair_logits`` gives
+``z_i · z_j``).
+
+**Training** (``GraphAutoEncoder.train_step``, so ``model.fit`` drives it). The embeddings are
+``z = μ`` (GAE) or ``z = μ + σ ⊙ ε``, ``ε ~ N(0, I)`` (VGAE). The reconstruction loss is the
+binary cross-entropy on the training edges and as many sampled non-edges, each mean taken
+separately, as PyTorch Geometric's ``GAE.recon_loss``:
+``L = −mean_{(i,j) ∈ E} log σ(z_i·z_j) − mean_{(i,j) ∉ E} log(1 − σ(z_i·z_j))``.
+The non-edges are drawn afresh every step: uniform pairs ``i ≠ j``, of which those that are
+training edges are dropped. The VGAE adds the paper's KL term divided by the number of nodes,
+as tkipf/gae and PyG do: ``(1/n) · mean_i ½ Σ_d (μ² + σ² − 1 − 2 log σ)``. At inference ``z = μ``.
+"""
+
+from keras_models.backend import keras, tf
+
+import numpy as np
+import scipy.sparse as sp
+
+from keras_models.layers.graph_conv import GCNConv
+from keras_models.models import ggnn
+from keras_models.utils.errors import require
+
+HIDDEN, LATENT = 32, 16  # the paper's encoder sizes
+ENCODERS = ("gcn", "ggnn")
+RECONSTRUCTIONS = ("all-pairs", "sampled")
+
+
+def to_sparse_tensor(matrix):
+    """A SciPy matrix as a float32 ``tf.SparseTensor`` with row-major ordered indices."""
+    coo = sp.coo_matrix(matrix)
+    order = np.lexsort((coo.col, coo.row))
+    indices = np.stack([coo.row[order], coo.col[order]], axis=1).astype(np.int64)
+    return tf.SparseTensor(indices, coo.data[order].astype(np.float32), coo.shape)
+
+
+def gcn_filter(a):
+    """``Â = D̃^-½ (A + I) D̃^-½`` of a SciPy/NumPy 0/1 adjacency, as a ``tf.SparseTensor``."""
+    a_tilde = sp.csr_matrix(a, dtype=np.float64) + sp.eye(a.shape[0])
+    inv_sqrt_degree = sp.diags(1.0 / np.sqrt(np.asarray(a_tilde.sum(axis=1)).ravel()))
+    return to_sparse_tensor(inv_sqrt_degree @ a_tilde @ inv_sqrt_degree)
+
+
+def _keys(edges, n):
+    """Sorted unique keys ``i · n + j`` of ``edges`` (int64 ``(k, 2)``) in both directions."""
+    both_ways = tf.concat([edges, tf.reverse(edges, axis=[1])], axis=0)
+    keys, _ = tf.unique(both_ways[:, 0] * n + both_ways[:, 1])
+    return tf.sort(keys)
+
+
+def _from_keys(keys, values, n):
+    return tf.SparseTensor(tf.stack([keys // n, keys % n], axis=1), values, tf.stack([n, n]))
+
+
+def gcn_filter_from_edges(edges, n):
+    """``Â`` of an undirected edge list (int64 ``(k, 2)``, either or both directions) over
+    ``n`` nodes, inside a TF graph, as a ``tf.SparseTensor``; no ``n × n`` dense array."""
+    edges, n = tf.cast(edges, tf.int64), tf.cast(n, tf.int64)
+    loops = tf.range(n)
+    keys = _keys(tf.concat([edges, tf.stack([loops, loops], axis=1)], axis=0), n)
+    rows, cols = keys // n, keys % n
+    degree = tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.float32), rows, n)
+    inv_sqrt = tf.math.rsqrt(degree)
+    return _from_keys(keys, tf.gather(inv_sqrt, rows) * tf.gather(inv_sqrt, cols), n)
+
+
+def pattern_from_edges(edges, n):
+    """The 0/1 adjacency (no self loops) of an undirected edge list, as a ``tf.SparseTensor``."""
+    edges, n = tf.cast(edges, tf.int64), tf.cast(n, tf.int64)
+    keys = _keys(edges, n)
+    keys = tf.boolean_mask(keys, tf.not_equal(keys // n, keys % n))
+    return _from_keys(keys, tf.ones_like(keys, tf.float32), n)
+
+
+def preprocess(encoder, a):
+    """The encoder's adjacency input from a SciPy adjacency: ``Â`` (GCN) or the 0/1 pattern."""
+    return gcn_filter(a) if encoder == "gcn" else ggnn.preprocess_sparse(a)
+
+
+def preprocess_edges(encoder, edges, n):
+    """The same from an edge list, inside a TF graph (for serving)."""
+    return gcn_filter_from_edges(edges, n) if encoder == "gcn" else pattern_from_edges(edges, n)
+
+
+def build_encoder(n_features, *, encoder="gcn", variational=False, hidden=HIDDEN, latent=LATENT,
+                  steps=ggnn.STEPS, seed=0):
+    """The encoder as a Keras model ``[x, adjacency] -> μ`` (GAE) or ``-> [μ, log σ]`` (VGAE).
+
+    ``x`` is ``(n_nodes, n_features)``, the adjacency a ``tf.SparseTensor`` from ``preprocess``;
+    ``μ`` and ``log σ`` are ``(n_nodes, latent)``. Every initialiser is seeded.
+    """
+    x_in = keras.Input((n_features,), name="x")
+    a_in = keras.Input((None,), sparse=True, name="a")
+
+    def init(offset):
+        return keras.initializers.GlorotUniform(seed=seed + offset)
+
+    if encoder == "gcn":
+        h = GCNConv(hidden, activation="relu", use_bias=False, kernel_initializer=init(0),
+                    name="gcn_hidden")([x_in, a_in])
+
+        def head(name, offset):
+            return GCNConv(latent, use_bias=False, kernel_initializer=init(offset),
+                           name=name)([h, a_in])
+    else:
+        h = ggnn.gated_layers(x_in, a_in, hidden, steps=steps, seed=seed)
+
+        def head(name, offset):
+            return keras.layers.Dense(latent, kernel_initializer=init(offset), name=name)(h)
+
+    outputs = head("mu", 10)
+    if variational:
+        outputs = [outputs, head("log_sigma", 20)]
+    return keras.Model([x_in, a_in], outputs, name=f"{encoder}_encoder")
+
+
+def pair_logits(z, pairs):
+    """``z_i · z_j`` for each row ``(i, j)`` of ``pairs`` (int ``(k, 2)``); ``z`` is ``(n, d)``."""
+    return tf.reduce_sum(tf.gather(z, pairs[:, 0]) * tf.gather(z, pairs[:, 1]), axis=-1)
+
+
+def kl_divergence(mu, log_sigma):
+    """``(1/n) · mean_i ½ Σ_d (μ² + σ² − 1 − 2 log σ)``: the paper's KL term, scaled by 1/n."""
+    n = tf.cast(tf.shape(mu)[0], mu.dtype)
+    per_node = 0.5 * tf.reduce_sum(
+        tf.square(mu) + tf.exp(2.0 * log_sigma) - 1.0 - 2.0 * log_sigma, axis=1
+    )
+    return tf.reduce_mean(per_node) / n
+
+
+def sampled_non_edges(generator, edge_keys, n, count):
+    """Up to ``count`` uniform pairs ``(i, j)``, ``i ≠ j``, not among the sorted ``edge_keys``
+    (``i · n + j``, both directions): ``count`` draws less those that hit an edge or a loop."""
+    pairs = generator.uniform([count, 2], 0, n, dtype=tf.int64)
+    keys = pairs[:, 0] * n + pairs[:, 1]
+    found = tf.gather(edge_keys, tf.minimum(tf.searchsorted(edge_keys, keys, out_type=tf.int64),
+                                            tf.size(edge_keys, tf.int64) - 1))
+    return tf.boolean_mask(pairs, (found != keys) & (pairs[:, 0] != pairs[:, 1]))
+
+
+def all_pairs_loss(z, edges):
+    """tkipf/gae's loss over all ``n²`` pairs of ``A + I``: ``norm · mean(weighted BCE)``, with
+    positives weighted ``(n² − E) / E`` and ``norm = n² / (2 (n² − E))``, ``E`` the ones of
+    ``A + I``. (The paper's code counts the ones of ``A`` alone for ``E``; on Cora that scored
+    lower, see docs/graphs.md.)"""
+    n = tf.shape(z, out_type=tf.int64)[0]
+    loops = tf.range(n)
+    keys = _keys(tf.concat([edges, tf.stack([loops, loops], axis=1)], axis=0), n)
+    labels = tf.scatter_nd(tf.stack([keys // n, keys % n], axis=1),
+                           tf.ones_like(keys, tf.float32), tf.stack([n, n]))
+    pairs, ones = tf.cast(n * n, tf.float32), tf.cast(tf.size(keys), tf.float32)
+    logits = tf.matmul(z, z, transpose_b=True)
+    weighted = tf.nn.weighted_cross_entropy_with_logits(labels, logits, (pairs - ones) / ones)
+    return pairs / (2.0 * (pairs - ones)) * tf.reduce_mean(weighted)
+
+
+class GraphAutoEncoder(keras.Model):
+    """GAE (``variational=False``) or VGAE around an encoder from ``build_encoder``.
+
+    Call: ``[x, adjacency] -> z`` (``μ`` for the VGAE), ``(n_nodes, latent)``.
+    ``fit`` data: one element ``((x, adjacency, train_edges),)``, ``train_edges`` int64
+    ``(m, 2)`` (each undirected training edge once); see the module docstring for the loss.
+    """
+
+    def __init__(self, encoder, *, variational=False, reconstruction="all-pairs", seed=0,
+                 **kwargs):
+        require(reconstruction in RECONSTRUCTIONS, f"unknown reconstruction {reconstruction!r}; "
+                f"choose one of {', '.join(RECONSTRUCTIONS)}")
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.variational = variational
+        self.reconstruction = reconstruction
+        self.generator = tf.random.Generator.from_seed(seed)
+
+    def call(self, inputs, training=None):
+        outputs = self.encoder(inputs, training=training)
+        return outputs[0] if self.variational else outputs
+
+    def train_step(self, data):
+        (x, a, positives), = data
+        n = tf.shape(x, out_type=tf.int64)[0]
+        negatives = sampled_non_edges(
+            self.generator, _keys(positives, n), n, tf.shape(positives)[0]
+        )
+        with tf.GradientTape() as tape:
+            outputs = self.encoder([x, a], training=True)
+            if self.variational:
+                mu, log_sigma = outputs
+                z = mu + tf.exp(log_sigma) * self.generator.normal(tf.shape(mu))
+                kl = kl_divergence(mu, log_sigma)
+            else:
+                z, kl = outputs, tf.constant(0.0)
+            if self.reconstruction == "sampled":
+                reconstruction = (
+                    tf.reduce_mean(tf.math.softplus(-pair_logits(z, positives)))  # −log σ(l)
+                    + tf.reduce_mean(tf.math.softplus(pair_logits(z, negatives)))  # −log(1−σ)
+                )
+            else:
+                reconstruction = all_pairs_loss(z, positives)
+            loss = reconstruction + kl + tf.add_n([0.0, *self.encoder.losses])
+        variables = self.encoder.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return {"loss": loss, "reconstruction": reconstruction, "kl": kl}

@@ -1,0 +1,184 @@
+"""Link prediction with graph auto-encoders (GAE, VGAE): split, ``model.fit``, AUC/AP, export.
+
+Per seed: the seeded 85/5/10 % edge split (``pipelines.graph.edge_split``, so every seed also
+draws its own split, as in the paper's repeated runs), a seeded model, full-batch training for a
+fixed number of epochs (the paper has no early stopping), validation ROC AUC and average
+precision after every epoch (``val_auc``, ``val_ap`` in ``history.csv`` and TensorBoard), and
+the test AUC and AP of the last epoch (TensorBoard ``test/``). The metrics rank the logits
+``z_i · z_j``: the same order as ``σ(z_i · z_j)``, without float32's ties at 1.0.
+
+The run folder gets ``summary.md`` (a table per seed, mean ± std of test AUC and AP),
+``results.json``, ``roc.png`` (the test ROC curve of every seed) and ``config.json``; the seed
+with the best validation AUC is exported (``keras_models.serving.link_predictor``).
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from keras_models.backend import keras, tf
+
+import numpy as np
+import scipy.sparse as sp
+
+from keras_models.models import graph_autoencoder
+from keras_models.serving.link_predictor import LinkPredictor
+from keras_models.utils.atomic import write_text
+from pipelines.graph.edge_split import split_edges
+from trainers.core.callbacks import StepProgress, standard_callbacks
+from trainers.core.export import SAVED_MODELS_ROOT, export_saved_model
+from trainers.core.run_folders import new_run_dir, write_config
+from trainers.core.seeding import seed_everything
+from trainers.graph.link_metrics import average_precision, roc_auc, roc_curve
+
+VARIATIONAL = {"gae": False, "vgae": True}
+
+
+@dataclass
+class LinkResult:
+    """One training run: its seed, test and validation AUC/AP, epochs and time."""
+
+    seed: int
+    test_auc: float
+    test_ap: float
+    val_auc: float
+    val_ap: float
+    epochs: int
+    seconds: float
+
+    @property
+    def seconds_per_epoch(self):
+        return self.seconds / max(self.epochs, 1)
+
+
+def dense_features(graph):
+    """The node features as a dense float32 array (the encoders take dense features)."""
+    return graph.x.toarray() if sp.issparse(graph.x) else np.asarray(graph.x, np.float32)
+
+
+def pair_scores(model, inputs, pairs):
+    """The logits ``z_i · z_j`` of the node ``pairs`` (NumPy ``(k, 2)``) under ``model``."""
+    z = model(inputs, training=False)
+    return graph_autoencoder.pair_logits(z, tf.constant(pairs)).numpy()
+
+
+def ranking(model, inputs, split, part):
+    """``(AUC, AP, labels, scores)`` of ``part`` ("val" or "test") of the edge split."""
+    pairs, labels = split.pairs(part)
+    scores = pair_scores(model, inputs, pairs)
+    return roc_auc(labels, scores), average_precision(labels, scores), labels, scores
+
+
+class ValidationRanking(keras.callbacks.Callback):
+    """Adds ``val_auc`` and ``val_ap`` to each epoch's logs (put it before the loggers)."""
+
+    def __init__(self, inputs, split):
+        super().__init__()
+        self.inputs, self.split = inputs, split
+
+    def on_epoch_end(self, epoch, logs=None):
+        auc, ap, _, _ = ranking(self.model, self.inputs, self.split, "val")
+        if logs is not None:
+            logs.update(val_auc=auc, val_ap=ap)
+
+
+def fit_links(graph, model_name, seed, run_dir, *, encoder="gcn", learning_rate, epochs,
+              reconstruction):
+    """Train one seeded auto-encoder on ``graph``'s edge split ``seed``.
+
+    Returns ``(model, result, test ROC curve (fpr, tpr))``.
+    """
+    split = split_edges(graph.a, seed)
+    seed_everything(seed, deterministic=True)
+    variational = VARIATIONAL[model_name]
+    model = graph_autoencoder.GraphAutoEncoder(
+        graph_autoencoder.build_encoder(graph.x.shape[1], encoder=encoder,
+                                        variational=variational, seed=seed),
+        variational=variational, reconstruction=reconstruction, seed=seed,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    inputs = [tf.constant(dense_features(graph), tf.float32),
+              graph_autoencoder.preprocess(encoder, split.train_adjacency())]
+    data = tf.data.Dataset.from_tensors(((*inputs, tf.constant(split.train_edges)),))
+    callbacks = [ValidationRanking(inputs, split), *standard_callbacks(run_dir, backup=False),
+                 StepProgress(epochs, metrics=("loss", "val_auc"))]
+    start = time.perf_counter()
+    history = model.fit(data, epochs=epochs, callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - start
+    test_auc, test_ap, labels, scores = ranking(model, inputs, split, "test")
+    result = LinkResult(seed=seed, test_auc=test_auc, test_ap=test_ap,
+                        val_auc=history.history["val_auc"][-1],
+                        val_ap=history.history["val_ap"][-1],
+                        epochs=len(history.history["loss"]), seconds=seconds)
+    with tf.summary.create_file_writer(str(Path(run_dir) / "tensorboard" / "test")).as_default():
+        tf.summary.scalar("test_auc", test_auc, step=result.epochs)
+        tf.summary.scalar("test_ap", test_ap, step=result.epochs)
+    return model, result, roc_curve(labels, scores)
+
+
+def train_link_seeds(graph, model_name, seeds, run_dir, *, on_result=print, **settings):
+    """One model per seed (``run_dir/seed-<s>/``); returns the best-validation-AUC model, the
+    results and each seed's test ROC curve."""
+    best_model, best_val, results, curves = None, -1.0, [], []
+    for seed in seeds:
+        model, result, curve = fit_links(graph, model_name, seed, Path(run_dir) / f"seed-{seed}",
+                                         **settings)
+        results.append(result)
+        curves.append(curve)
+        on_result(f"seed {seed}: test AUC {result.test_auc:.4f}, AP {result.test_ap:.4f} (val "
+                  f"AUC {result.val_auc:.4f}) after {result.epochs} epochs, {result.seconds:.1f} s")
+        if result.val_auc > best_val:
+            best_model, best_val = model, result.val_auc
+    return best_model, results, curves
+
+
+def summary_markdown(results):
+    """Per-seed table plus mean ± std (population std) of the test AUC and AP, in %."""
+    lines = ["| seed | test AUC | test AP | val AUC | val AP | epochs | s/epoch |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(f"| {r.seed} | {100 * r.test_auc:.2f} | {100 * r.test_ap:.2f} | "
+                     f"{100 * r.val_auc:.2f} | {100 * r.val_ap:.2f} | {r.epochs} | "
+                     f"{r.seconds_per_epoch:.4f} |")
+    auc = 100 * np.array([r.test_auc for r in results])
+    ap = 100 * np.array([r.test_ap for r in results])
+    lines.append(f"\nOver {len(results)} seed(s): test AUC **{auc.mean():.1f} ± {auc.std():.1f}**"
+                 f", test AP **{ap.mean():.1f} ± {ap.std():.1f}** (%)")
+    return "\n".join(lines) + "\n"
+
+
+def export_link_model(model, encoder, name, root=SAVED_MODELS_ROOT):
+    """Export ``model``'s encoder with the ``score_pairs`` and ``recommend`` signatures."""
+    predictor = LinkPredictor(
+        model.encoder, lambda edges, n: graph_autoencoder.preprocess_edges(encoder, edges, n),
+        variational=model.variational,
+    )
+    return export_saved_model(predictor, name, signatures=predictor.signatures(), root=root)
+
+
+def train_and_report_links(graph, model_name, seeds, settings, *, name, runs_dir, saved_models,
+                           config=None):
+    """Train every seed, export the best, draw the ROC curves, write ``summary.md``.
+
+    Returns a dict with ``run_dir``, ``export``, ``summary`` (markdown), ``results`` and
+    ``roc`` (the PNG path).
+    """
+    from trainers.graph.plots import draw_roc
+
+    run_dir = new_run_dir(f"links-{name}", root=runs_dir)
+    write_config(run_dir, config or {"model": model_name, "seeds": list(seeds), **settings})
+    model, results, curves = train_link_seeds(graph, model_name, seeds, run_dir, **settings)
+    export = export_link_model(model, settings.get("encoder", "gcn"), name, root=saved_models)
+    roc = run_dir / "roc.png"
+    draw_roc([(f"seed {r.seed} (AUC {100 * r.test_auc:.1f})", *curve)
+              for r, curve in zip(results, curves, strict=True)], roc,
+             title=f"{model_name.upper()} test ROC, {name}")
+    summary = summary_markdown(results)
+    summary += f"\nExported the best-validation seed to `{export}`. ROC curves: `{roc}`.\n"
+    write_text(run_dir / "summary.md", summary)
+    write_text(run_dir / "results.json", json.dumps(
+        [{**asdict(r), "seconds_per_epoch": r.seconds_per_epoch} for r in results], indent=2
+    ) + "\n")
+    return {"run_dir": run_dir, "export": export, "summary": summary, "results": results,
+            "roc": roc}
