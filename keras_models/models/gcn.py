@@ -32,7 +32,8 @@ def preprocess(a):
 
 def preprocess_tf(a):
     """Â = D̃^-½ (A + I) D̃^-½ of a sparse ``(n, n)`` adjacency without self loops (as
-    ``sparse_tensors.undirected_adjacency`` gives), inside a TF graph; ``O(n + edges)``."""
+    ``sparse_tensors.undirected_adjacency`` gives), inside a TF graph, indices in row-major order;
+    ``O((n + edges) log(n + edges))``."""
     n = a.dense_shape[0]
     loops = tf.range(n, dtype=tf.int64)
     a_tilde = tf.SparseTensor(
@@ -42,9 +43,10 @@ def preprocess_tf(a):
     )
     rows, cols = a_tilde.indices[:, 0], a_tilde.indices[:, 1]
     inv_sqrt_degree = tf.math.rsqrt(tf.math.unsorted_segment_sum(a_tilde.values, rows, n))
-    return a_tilde.with_values(
+    a_hat = a_tilde.with_values(
         a_tilde.values * tf.gather(inv_sqrt_degree, rows) * tf.gather(inv_sqrt_degree, cols)
     )
+    return tf.sparse.reorder(a_hat)  # the self loops were appended: back to row-major order
 
 
 def build_gcn(n_features, n_classes, *, hidden=16, dropout=0.5, l2=PAPER_L2, seed=0):

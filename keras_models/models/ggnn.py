@@ -21,11 +21,11 @@ wrapper, unlike ``GCNConv``), so it needs no subclass in ``keras_models.layers.g
 
 from keras_models.backend import keras
 
-import scipy.sparse as sp
 from spektral.layers import GatedGraphConv
 
 from keras_models.layers.sparse_dropout import SparseInputDropout
 from keras_models.models.gat import preprocess, preprocess_tf  # noqa: F401  (the 0/1 pattern)
+from keras_models.utils.sparse_tensors import sparse_tensor
 
 HIDDEN, STEPS = 64, 2
 PAPER_L2 = 2.5e-4
@@ -33,12 +33,7 @@ PAPER_L2 = 2.5e-4
 
 def preprocess_sparse(a):
     """The 0/1 pattern (no self loops) of a SciPy adjacency as a ``tf.SparseTensor``."""
-    from keras_models.models.graph_autoencoder import to_sparse_tensor
-
-    pattern = (sp.csr_matrix(a) != 0).astype("float32")
-    pattern.setdiag(0)
-    pattern.eliminate_zeros()
-    return to_sparse_tensor(pattern)
+    return sparse_tensor(preprocess(a))
 
 
 def gated_layers(x, a, hidden, *, steps=STEPS, seed=0, regularizer=None):

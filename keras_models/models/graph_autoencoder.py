@@ -22,31 +22,14 @@ as tkipf/gae and PyG do: ``(1/n) · mean_i ½ Σ_d (μ² + σ² − 1 − 2 log 
 
 from keras_models.backend import keras, tf
 
-import numpy as np
-import scipy.sparse as sp
-
 from keras_models.layers.graph_conv import GCNConv
-from keras_models.models import ggnn
+from keras_models.models import gcn, ggnn
 from keras_models.utils.errors import require
+from keras_models.utils.sparse_tensors import sparse_tensor, undirected_adjacency
 
 HIDDEN, LATENT = 32, 16  # the paper's encoder sizes
 ENCODERS = ("gcn", "ggnn")
 RECONSTRUCTIONS = ("all-pairs", "sampled")
-
-
-def to_sparse_tensor(matrix):
-    """A SciPy matrix as a float32 ``tf.SparseTensor`` with row-major ordered indices."""
-    coo = sp.coo_matrix(matrix)
-    order = np.lexsort((coo.col, coo.row))
-    indices = np.stack([coo.row[order], coo.col[order]], axis=1).astype(np.int64)
-    return tf.SparseTensor(indices, coo.data[order].astype(np.float32), coo.shape)
-
-
-def gcn_filter(a):
-    """``Â = D̃^-½ (A + I) D̃^-½`` of a SciPy/NumPy 0/1 adjacency, as a ``tf.SparseTensor``."""
-    a_tilde = sp.csr_matrix(a, dtype=np.float64) + sp.eye(a.shape[0])
-    inv_sqrt_degree = sp.diags(1.0 / np.sqrt(np.asarray(a_tilde.sum(axis=1)).ravel()))
-    return to_sparse_tensor(inv_sqrt_degree @ a_tilde @ inv_sqrt_degree)
 
 
 def _keys(edges, n):
@@ -56,28 +39,20 @@ def _keys(edges, n):
     return tf.sort(keys)
 
 
-def _from_keys(keys, values, n):
-    return tf.SparseTensor(tf.stack([keys // n, keys % n], axis=1), values, tf.stack([n, n]))
+def gcn_filter(a):
+    """``Â = D̃^-½ (A + I) D̃^-½`` of a SciPy/NumPy 0/1 adjacency, as a ``tf.SparseTensor``."""
+    return sparse_tensor(gcn.preprocess(a))
 
 
 def gcn_filter_from_edges(edges, n):
-    """``Â`` of an undirected edge list (int64 ``(k, 2)``, either or both directions) over
+    """``Â`` of an undirected edge list (int ``(k, 2)``, either or both directions) over
     ``n`` nodes, inside a TF graph, as a ``tf.SparseTensor``; no ``n × n`` dense array."""
-    edges, n = tf.cast(edges, tf.int64), tf.cast(n, tf.int64)
-    loops = tf.range(n)
-    keys = _keys(tf.concat([edges, tf.stack([loops, loops], axis=1)], axis=0), n)
-    rows, cols = keys // n, keys % n
-    degree = tf.math.unsorted_segment_sum(tf.ones_like(rows, tf.float32), rows, n)
-    inv_sqrt = tf.math.rsqrt(degree)
-    return _from_keys(keys, tf.gather(inv_sqrt, rows) * tf.gather(inv_sqrt, cols), n)
+    return gcn.preprocess_tf(undirected_adjacency(edges, n))
 
 
 def pattern_from_edges(edges, n):
     """The 0/1 adjacency (no self loops) of an undirected edge list, as a ``tf.SparseTensor``."""
-    edges, n = tf.cast(edges, tf.int64), tf.cast(n, tf.int64)
-    keys = _keys(edges, n)
-    keys = tf.boolean_mask(keys, tf.not_equal(keys // n, keys % n))
-    return _from_keys(keys, tf.ones_like(keys, tf.float32), n)
+    return undirected_adjacency(edges, n)
 
 
 def preprocess(encoder, a):
