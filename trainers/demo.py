@@ -12,25 +12,32 @@ from pathlib import Path
 PARTS = ("trainers.memory.demo", "trainers.text.demo", "trainers.graph.demo")
 
 
+def part_name(module_name):
+    """The capability a part of the tour shows: ``trainers.memory.demo`` is ``memory``."""
+    return module_name.split(".")[1]
+
+
 def add_arguments(parser):
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run folders go")
     parser.add_argument(
         "--saved-models", type=Path, default=Path("saved_models"), help="where exports go"
     )
     parser.add_argument(
-        "--only", nargs="+", choices=[p.rsplit(".", 1)[1].removesuffix("_demo") for p in PARTS],
+        "--only", nargs="+", choices=[part_name(p) for p in PARTS],
         help="run only these parts of the tour",
     )
 
 
 def run(args):
     from keras_models.utils.atomic import write_text
+    from trainers.core.preflight import check_output_folders
     from trainers.core.run_folders import new_run_dir
 
+    check_output_folders({"--runs-dir": args.runs_dir, "--saved-models": args.saved_models})
     run_dir = new_run_dir("demo", root=args.runs_dir)
     sections = [f"# seqgraph demo\n\nRun folder: `{run_dir}`\n"]
     for module_name in PARTS:
-        short = module_name.rsplit(".", 1)[1].removesuffix("_demo")
+        short = part_name(module_name)
         if args.only and short not in args.only:
             continue
         part = importlib.import_module(module_name)
