@@ -202,7 +202,7 @@ def test_an_export_older_than_the_sampling_options_still_answers(tmp_path, capsy
         "seqgraph text train")
 
 
-@pytest.mark.parametrize("how", ["corrupt", "truncated"])
+@pytest.mark.parametrize("how", ["corrupt", "truncated", "data cut short"])
 def test_broken_backup_is_one_line_on_resume(trained, how, tmp_path, monkeypatch, capsys):
     """An unfinished run whose backup is unreadable: the rerun says so instead of a traceback."""
     shutil.copytree(trained, tmp_path / "t", ignore=shutil.ignore_patterns("saved_models"))
@@ -214,8 +214,16 @@ def test_broken_backup_is_one_line_on_resume(trained, how, tmp_path, monkeypatch
     (checkpoints / "checkpoint").write_text(
         'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n'
     )
-    (checkpoints / "ckpt-1.index").write_bytes(b"garbage" if how == "corrupt" else b"")
-    (checkpoints / "ckpt-1.data-00000-of-00001").write_bytes(b"")
+    if how == "data cut short":  # a real checkpoint whose data file a crash left incomplete
+        import tensorflow as tf
+
+        epoch = tf.Variable(tf.constant(1, tf.int64))
+        tf.train.Checkpoint(ckpt_saved_epoch=epoch).write(str(checkpoints / "ckpt-1"))
+        data = checkpoints / "ckpt-1.data-00000-of-00001"
+        data.write_bytes(data.read_bytes()[:1])
+    else:
+        (checkpoints / "ckpt-1.index").write_bytes(b"garbage" if how == "corrupt" else b"")
+        (checkpoints / "ckpt-1.data-00000-of-00001").write_bytes(b"")
     line = _assert_one_line_error(capsys, main([*TEXT, "--steps", "2"]), "cannot be read")
     assert str(run.resolve() / "backup") in line and "run the same command again" in line
     assert list(Path("runs").iterdir()) == [run] and not Path("saved_models").exists()

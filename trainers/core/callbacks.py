@@ -13,6 +13,9 @@ from trainers.core.run_folders import BACKUP
 
 # The last finished epoch, as BackupAndRestore writes it into its checkpoints.
 SAVED_EPOCH_KEY = "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"
+# What TensorFlow raises on reading a corrupt or truncated checkpoint (a data file cut short is an
+# IndexError from its reader).
+UNREADABLE_CHECKPOINT = (tf.errors.OpError, ValueError, IndexError)
 
 
 def standard_callbacks(run_dir, *, backup=True):
@@ -56,7 +59,7 @@ def steps_backed_up(run_dir, steps_per_epoch):
         return 0
     try:
         epoch = tf.train.load_checkpoint(latest).get_tensor(SAVED_EPOCH_KEY)
-    except (tf.errors.OpError, ValueError):
+    except UNREADABLE_CHECKPOINT:
         return 0
     return (int(epoch) + 1) * steps_per_epoch
 
@@ -120,7 +123,7 @@ class CheckedBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         try:
             super().on_train_begin(logs)
-        except (tf.errors.OpError, ValueError, IndexError) as error:
+        except UNREADABLE_CHECKPOINT as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
             raise UsageError(
                 f"the backup in {self.backup_dir} cannot be read ({reason}); the run is marked "
