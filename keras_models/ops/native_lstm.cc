@@ -76,6 +76,38 @@ auto Sigmoid(const Expression& x) {
   return (x * 0.5f).tanh() * 0.5f + 0.5f;
 }
 
+// dst += lhs · rhs with Eigen's matrix product on packing buffers allocated once, for a series of
+// products of at most rows × depth by depth × cols. Eigen's `noalias() +=` allocates its packing
+// buffers (several hundred KB here) on every call; with glibc's mmap threshold at its default
+// 128 KB, which TensorFlow's tf.data.Dataset.from_generator sets again whatever the process chose,
+// each such buffer is a fresh mapping, faulted in page by page and unmapped after the product:
+// about 28 000 page faults per training step of the memory model, contending between the threads.
+class ProductWorkspace {
+ public:
+  ProductWorkspace(int64_t rows, int64_t cols, int64_t depth)
+      : blocking_(rows, cols, depth, 1, true) {
+    blocking_.allocateAll();
+  }
+
+  // Both operands column-major with unit inner stride, or rhs the transpose of one.
+  template <typename Dst, typename Lhs, typename Rhs>
+  void AddProduct(Dst&& dst, const Lhs& lhs, const Rhs& rhs) {
+    using Eigen::internal::general_matrix_matrix_product;
+    constexpr int kRhsOrder = (Rhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor;
+    static_assert(!(Lhs::Flags & Eigen::RowMajorBit), "lhs must be column-major");
+    if (dst.rows() == 0 || dst.cols() == 0 || lhs.cols() == 0) return;
+    general_matrix_matrix_product<Eigen::Index, float, Eigen::ColMajor, false, float, kRhsOrder,
+                                  false, Eigen::ColMajor, 1>::run(
+        dst.rows(), dst.cols(), lhs.cols(), lhs.data(), lhs.outerStride(), rhs.data(),
+        rhs.outerStride(), dst.data(), 1, dst.outerStride(), 1.0f, blocking_);
+  }
+
+ private:
+  Eigen::internal::gemm_blocking_space<Eigen::ColMajor, float, float, Eigen::Dynamic,
+                                       Eigen::Dynamic, Eigen::Dynamic>
+      blocking_;
+};
+
 // Block bounds over [0, size), one block per intra-op thread (at least kMinColumnsPerBlock
 // columns each): of equal size, or with `cost` (one entry per column) of about equal cost.
 std::vector<int64_t> BlockBounds(int64_t threads, int64_t size, const std::vector<int64_t>* cost) {
@@ -316,14 +348,16 @@ class RecurrenceOp : public CellOp<RecurrenceOp> {
     ForEachBlock(context, mask.bounds(context), [&](int64_t first, int64_t count) {
       Matrix z(rows, count), z_x(projected ? 0 : gates, count);
       Scratch scratch(units);
+      ProductWorkspace product(rows, count, units);
       for (int64_t t = 0; t < steps; ++t) {
         const float* h_prev = t == 0 ? h0_data : hs.at(t - 1, 0);
         const float* c_prev = t == 0 ? c0_data : cs.at(t - 1, 0);
         const float* read = kCell == Cell::kMatrix ? c_prev : h_prev;  // what U multiplies
         const auto [lo, hi] = mask.span(t, first, count);
         if (hi > lo) {
-          z.leftCols(hi - lo).noalias() =
-              recurrent_t * ConstMatrixMap(read + lo * units, units, hi - lo);
+          z.leftCols(hi - lo).setZero();
+          product.AddProduct(z.leftCols(hi - lo), recurrent_t,
+                             ConstMatrixMap(read + lo * units, units, hi - lo));
           if (!projected) {  // Wᵀ x + b: W [I, 4H] row-major is Wᵀ column-major
             auto z_x_span = z_x.leftCols(hi - lo);
             z_x_span.noalias() =
@@ -428,6 +462,7 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
 
     ForEachBlock(context, bounds, [&](int64_t first, int64_t count) {
       Array d_h_b(units);
+      ProductWorkspace product(units, count, rows);
       const int64_t block = std::upper_bound(bounds.begin(), bounds.end() - 1, first) -
                             bounds.begin() - 1;  // blocks are never empty unless B = 0
       Array& d_p_block = d_p_blocks[std::max<int64_t>(0, block)];
@@ -474,9 +509,9 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
         const StridedMatrixMap d_z_span(d_zs.at(t, lo), rows, hi - lo,
                                         Eigen::OuterStride<>(gates));
         if constexpr (kCell == Cell::kMatrix) {
-          d_c.middleCols(lo, hi - lo).noalias() += recurrent_u * d_z_span;
+          product.AddProduct(d_c.middleCols(lo, hi - lo), recurrent_u, d_z_span);
         } else {
-          d_h_carry.middleCols(lo, hi - lo).noalias() += recurrent_u * d_z_span;
+          product.AddProduct(d_h_carry.middleCols(lo, hi - lo), recurrent_u, d_z_span);
         }
       }
     });
@@ -518,6 +553,7 @@ class WeightGradientOp : public OpKernel {
     gradient_t.setZero();
     const Mask mask(keep, steps, batch);
     ForEachBlock(context, gates, [&](int64_t first, int64_t count) {
+      ProductWorkspace product(count, features, batch);
       for (int64_t t = 0; t < steps; ++t) {
         const auto [lo, hi] = mask.span(t, 0, batch);
         if (hi == lo) continue;
@@ -525,8 +561,8 @@ class WeightGradientOp : public OpKernel {
         const ConstMatrixMap inputs_t(inputs_data + row * features, features, hi - lo);
         const StridedMatrixMap d_z_t(d_z_data + row * stride, gates, hi - lo,
                                      Eigen::OuterStride<>(stride));
-        gradient_t.middleRows(first, count).noalias() +=
-            d_z_t.middleRows(first, count) * inputs_t.transpose();
+        product.AddProduct(gradient_t.middleRows(first, count), d_z_t.middleRows(first, count),
+                           inputs_t.transpose());
       }
     });
   }
