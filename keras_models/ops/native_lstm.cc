@@ -76,35 +76,120 @@ auto Sigmoid(const Expression& x) {
   return (x * 0.5f).tanh() * 0.5f + 0.5f;
 }
 
-// dst += lhs · rhs with Eigen's matrix product on packing buffers allocated once, for a series of
-// products of at most rows × depth by depth × cols. Eigen's `noalias() +=` allocates its packing
-// buffers (several hundred KB here) on every call; with glibc's mmap threshold at its default
-// 128 KB, which TensorFlow's tf.data.Dataset.from_generator sets again whatever the process chose,
-// each such buffer is a fresh mapping, faulted in page by page and unmapped after the product:
-// about 28 000 page faults per training step of the memory model, contending between the threads.
+// Eigen's matrix product, `noalias() +=`, packs both operands for its micro-kernel and allocates
+// the packing buffers (several hundred KB here) on every call. Both costs recur at every step of a
+// loop whose left operand never changes, and the second is worse than it looks: with glibc's mmap
+// threshold at its default 128 KB, which TensorFlow's tf.data.Dataset.from_generator sets again
+// whatever the process chose, each buffer was a fresh mapping, faulted in page by page and unmapped
+// after the product (about 28 000 page faults per training step of the memory model, contending
+// between the threads). The two classes below run the same kernels on buffers allocated once.
+namespace gemm = Eigen::internal;
+using Index = Eigen::Index;
+using GemmTraits = gemm::gebp_traits<float, float>;
+using ResultMapper = gemm::blas_data_mapper<float, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+using MicroKernel =
+    gemm::gebp_kernel<float, float, Index, ResultMapper, GemmTraits::mr, GemmTraits::nr, false, false>;
+template <int kOrder>
+using OperandMapper = gemm::const_blas_data_mapper<float, Index, kOrder>;
+template <int kOrder>
+using PackRhs = gemm::gemm_pack_rhs<float, Index, OperandMapper<kOrder>, GemmTraits::nr, kOrder>;
+
+// Packed panels start on a multiple of this many floats (64 bytes: aligned loads).
+constexpr Index kPanelAlign = 16;
+Index Aligned(Index size) { return (size + kPanelAlign - 1) / kPanelAlign * kPanelAlign; }
+
+// A constant left operand A [rows × depth], packed once: dst += A · rhs for any rhs [depth × n],
+// n ≤ max_cols, column-major, packing only rhs (into the caller's buffer, one per thread).
+class PackedLhs {
+ public:
+  // A read from `data` with outer stride `stride`, column-major or (kOrder) row-major.
+  template <int kOrder>
+  static PackedLhs Pack(const float* data, Index stride, Index rows, Index depth, Index max_cols) {
+    PackedLhs packed(rows, depth, max_cols);
+    gemm::gemm_pack_lhs<float, Index, OperandMapper<kOrder>, GemmTraits::mr,
+                        GemmTraits::LhsProgress, typename GemmTraits::LhsPacket4Packing, kOrder>
+        pack;
+    const OperandMapper<kOrder> lhs(data, stride);
+    Index offset = 0;
+    for (Index k = 0; k < depth; k += packed.kc_) {
+      for (Index i = 0; i < rows; i += packed.mc_) {
+        const Index kc = std::min(packed.kc_, depth - k), mc = std::min(packed.mc_, rows - i);
+        packed.offsets_.push_back(offset);
+        offset += Aligned(kc * mc);
+      }
+    }
+    packed.panels_.resize(offset);
+    for (Index k = 0, panel = 0; k < depth; k += packed.kc_) {
+      for (Index i = 0; i < rows; i += packed.mc_, ++panel) {
+        pack(packed.panels_.data() + packed.offsets_[panel], lhs.getSubMapper(i, k),
+             std::min(packed.kc_, depth - k), std::min(packed.mc_, rows - i));
+      }
+    }
+    return packed;
+  }
+
+  // Floats of a thread's rhs buffer.
+  Index rhs_buffer_size() const { return kc_ * nc_; }
+
+  // dst [rows × n] += A · rhs, rhs [depth × n] column-major with outer stride `rhs_stride`.
+  template <typename Dst>
+  void AddProduct(Dst&& dst, const float* rhs_data, Index rhs_stride,
+                  Eigen::VectorXf& rhs_buffer) const {
+    const Index cols = dst.cols();
+    if (cols == 0) return;
+    const OperandMapper<Eigen::ColMajor> rhs(rhs_data, rhs_stride);
+    const ResultMapper result(dst.data(), dst.outerStride());
+    PackRhs<Eigen::ColMajor> pack_rhs;
+    MicroKernel kernel;
+    for (Index j = 0; j < cols; j += nc_) {
+      const Index nc = std::min(nc_, cols - j);
+      for (Index k = 0, panel = 0; k < depth_; k += kc_) {
+        const Index kc = std::min(kc_, depth_ - k);
+        pack_rhs(rhs_buffer.data(), rhs.getSubMapper(k, j), kc, nc);
+        for (Index i = 0; i < rows_; i += mc_, ++panel) {
+          kernel(result.getSubMapper(i, j), panels_.data() + offsets_[panel], rhs_buffer.data(),
+                 std::min(mc_, rows_ - i), kc, nc, 1.0f);
+        }
+      }
+    }
+  }
+
+ private:
+  PackedLhs(Index rows, Index depth, Index max_cols)
+      : rows_(rows), depth_(depth), kc_(depth), mc_(rows), nc_(std::max<Index>(1, max_cols)) {
+    gemm::computeProductBlockingSizes<float, float, 1, Index>(kc_, mc_, nc_, 1);
+    kc_ = std::max<Index>(1, kc_);
+    mc_ = std::max<Index>(1, mc_);
+  }
+
+  Index rows_, depth_, kc_, mc_, nc_;
+  std::vector<Index> offsets_;  // of panel (k, i), k-major
+  Eigen::VectorXf panels_;
+};
+
+// dst += lhs · rhs for a series of products of at most rows × depth by depth × cols, on
+// packing buffers allocated once.
 class ProductWorkspace {
  public:
-  ProductWorkspace(int64_t rows, int64_t cols, int64_t depth)
-      : blocking_(rows, cols, depth, 1, true) {
+  ProductWorkspace(Index rows, Index cols, Index depth) : blocking_(rows, cols, depth, 1, true) {
     blocking_.allocateAll();
   }
 
-  // Both operands column-major with unit inner stride, or rhs the transpose of one.
+  // lhs column-major with unit inner stride; rhs the same or the transpose of such a matrix.
   template <typename Dst, typename Lhs, typename Rhs>
   void AddProduct(Dst&& dst, const Lhs& lhs, const Rhs& rhs) {
-    using Eigen::internal::general_matrix_matrix_product;
     constexpr int kRhsOrder = (Rhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor;
     static_assert(!(Lhs::Flags & Eigen::RowMajorBit), "lhs must be column-major");
     if (dst.rows() == 0 || dst.cols() == 0 || lhs.cols() == 0) return;
-    general_matrix_matrix_product<Eigen::Index, float, Eigen::ColMajor, false, float, kRhsOrder,
-                                  false, Eigen::ColMajor, 1>::run(
+    gemm::general_matrix_matrix_product<Index, float, Eigen::ColMajor, false, float, kRhsOrder,
+                                        false, Eigen::ColMajor, 1>::run(
         dst.rows(), dst.cols(), lhs.cols(), lhs.data(), lhs.outerStride(), rhs.data(),
         rhs.outerStride(), dst.data(), 1, dst.outerStride(), 1.0f, blocking_);
   }
 
  private:
-  Eigen::internal::gemm_blocking_space<Eigen::ColMajor, float, float, Eigen::Dynamic,
-                                       Eigen::Dynamic, Eigen::Dynamic>
+  gemm::gemm_blocking_space<Eigen::ColMajor, float, float, Eigen::Dynamic, Eigen::Dynamic,
+                            Eigen::Dynamic>
       blocking_;
 };
 
@@ -333,7 +418,6 @@ class RecurrenceOp : public CellOp<RecurrenceOp> {
                    context->allocate_output(2, TensorShape({steps, batch, gates}), &factors));
     OP_REQUIRES_OK(context, context->allocate_output(3, per_step, &c_factors));
     OP_REQUIRES_OK(context, context->allocate_output(4, per_step, &carry));
-    const ConstMatrixMap recurrent_t(recurrent.flat<float>().data(), rows, units);  // Uᵀ
     const float* x = inputs.flat<float>().data();
     const float* p = peephole.flat<float>().data();
     const Columns hs{h->flat<float>().data(), batch, units};
@@ -344,11 +428,17 @@ class RecurrenceOp : public CellOp<RecurrenceOp> {
     const float* h0_data = h0.flat<float>().data();
     const float* c0_data = c0.flat<float>().data();
     const Mask mask(keep, steps, batch);
+    const std::vector<int64_t> bounds = mask.bounds(context);
+    int64_t widest = 0;
+    for (size_t k = 1; k < bounds.size(); ++k) widest = std::max(widest, bounds[k] - bounds[k - 1]);
+    // Uᵀ [kH, H]: U [H, kH] row-major read column-major.
+    const PackedLhs recurrent_packed = PackedLhs::Pack<Eigen::ColMajor>(
+        recurrent.flat<float>().data(), rows, rows, units, widest);
 
-    ForEachBlock(context, mask.bounds(context), [&](int64_t first, int64_t count) {
+    ForEachBlock(context, bounds, [&](int64_t first, int64_t count) {
       Matrix z(rows, count), z_x(projected ? 0 : gates, count);
       Scratch scratch(units);
-      ProductWorkspace product(rows, count, units);
+      Eigen::VectorXf rhs_buffer(recurrent_packed.rhs_buffer_size());
       for (int64_t t = 0; t < steps; ++t) {
         const float* h_prev = t == 0 ? h0_data : hs.at(t - 1, 0);
         const float* c_prev = t == 0 ? c0_data : cs.at(t - 1, 0);
@@ -356,8 +446,7 @@ class RecurrenceOp : public CellOp<RecurrenceOp> {
         const auto [lo, hi] = mask.span(t, first, count);
         if (hi > lo) {
           z.leftCols(hi - lo).setZero();
-          product.AddProduct(z.leftCols(hi - lo), recurrent_t,
-                             ConstMatrixMap(read + lo * units, units, hi - lo));
+          recurrent_packed.AddProduct(z.leftCols(hi - lo), read + lo * units, units, rhs_buffer);
           if (!projected) {  // Wᵀ x + b: W [I, 4H] row-major is Wᵀ column-major
             auto z_x_span = z_x.leftCols(hi - lo);
             z_x_span.noalias() =
@@ -435,9 +524,6 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
     const float* w = kernel.flat<float>().data();
     float* d_x = d_inputs->flat<float>().data();
     Column d_wb(d_kernel_bias->flat<float>().data(), d_kernel_bias->NumElements());
-    // U [H, kH] column-major, copied once: U δz then multiplies untransposed, which is faster.
-    const Matrix recurrent_u =
-        ConstMatrixMap(recurrent.flat<float>().data(), rows, units).transpose();
     const float* d_h_data = d_h.flat<float>().data();
     const auto d_h_at = [&](int64_t t, int64_t b) { return d_h_data + (t * batch + b) * units; };
     const Columns a{const_cast<float*>(factors.flat<float>().data()), batch, gates};
@@ -454,6 +540,11 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
     Column d_p(d_peephole->flat<float>().data(), d_peephole->NumElements());
     const Mask mask(keep, steps, batch);
     const std::vector<int64_t> bounds = mask.bounds(context);
+    int64_t widest = 0;
+    for (size_t k = 1; k < bounds.size(); ++k) widest = std::max(widest, bounds[k] - bounds[k - 1]);
+    // U [H, kH]: its row-major data read row-major.
+    const PackedLhs recurrent_packed = PackedLhs::Pack<Eigen::RowMajor>(
+        recurrent.flat<float>().data(), rows, units, rows, widest);
     // ∂p of each block, added up in block order afterwards: the same sum on every run.
     std::vector<Array> d_p_blocks(bounds.size() - 1, Array::Zero(d_p.size()));
     std::vector<Array> d_wb_blocks(bounds.size() - 1, Array::Zero(d_wb.size()));
@@ -462,7 +553,7 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
 
     ForEachBlock(context, bounds, [&](int64_t first, int64_t count) {
       Array d_h_b(units);
-      ProductWorkspace product(units, count, rows);
+      Eigen::VectorXf rhs_buffer(recurrent_packed.rhs_buffer_size());
       const int64_t block = std::upper_bound(bounds.begin(), bounds.end() - 1, first) -
                             bounds.begin() - 1;  // blocks are never empty unless B = 0
       Array& d_p_block = d_p_blocks[std::max<int64_t>(0, block)];
@@ -506,13 +597,10 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
         const auto [lo, hi] = mask.span(t, first, count);
         if (hi == lo) continue;
         // δz of the rows in [lo, hi) that were not kept is zero: adding U δz leaves them as is.
-        const StridedMatrixMap d_z_span(d_zs.at(t, lo), rows, hi - lo,
-                                        Eigen::OuterStride<>(gates));
-        if constexpr (kCell == Cell::kMatrix) {
-          product.AddProduct(d_c.middleCols(lo, hi - lo), recurrent_u, d_z_span);
-        } else {
-          product.AddProduct(d_h_carry.middleCols(lo, hi - lo), recurrent_u, d_z_span);
-        }
+        // δz [kH, n] with outer stride 4H.
+        recurrent_packed.AddProduct(
+            (kCell == Cell::kMatrix ? d_c : d_h_carry).middleCols(lo, hi - lo), d_zs.at(t, lo),
+            gates, rhs_buffer);
       }
     });
     d_p.setZero();
