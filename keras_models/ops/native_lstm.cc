@@ -11,7 +11,9 @@
 // hand, and otherwise those are large matmuls after the loop. Tensors are time-major, [T, B, F]
 // row-major, so step t of batch rows [b, b + n) is one contiguous column-major F × n block. The
 // batch is split into one block of rows per intra-op thread, and each block runs its whole chain
-// alone: the threads never wait for each other inside the loop.
+// alone: the threads never wait for each other inside the loop. U is packed for Eigen's matrix
+// micro-kernel once per op (PackedLhs), so a step packs only its own operand, and no product
+// allocates: see PackedLhs for why that matters.
 //
 // Forward, with z_x = W x_t + b given and r = h_{t-1} ("lstm", "classic") or c_{t-1} ("matrix"):
 //   lstm:    z = Uᵀ r + z_x ; i, f, o = σ(z_i, z_f, z_o) ; g = tanh z_g ; c_t = g ⊙ i + c_{t-1} ⊙ f
