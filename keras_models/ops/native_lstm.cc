@@ -89,8 +89,8 @@ namespace gemm = Eigen::internal;
 using Index = Eigen::Index;
 using GemmTraits = gemm::gebp_traits<float, float>;
 using ResultMapper = gemm::blas_data_mapper<float, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
-using MicroKernel =
-    gemm::gebp_kernel<float, float, Index, ResultMapper, GemmTraits::mr, GemmTraits::nr, false, false>;
+using MicroKernel = gemm::gebp_kernel<float, float, Index, ResultMapper, GemmTraits::mr,
+                                       GemmTraits::nr, false, false>;
 template <int kOrder>
 using OperandMapper = gemm::const_blas_data_mapper<float, Index, kOrder>;
 template <int kOrder>
@@ -100,8 +100,9 @@ using PackRhs = gemm::gemm_pack_rhs<float, Index, OperandMapper<kOrder>, GemmTra
 constexpr Index kPanelAlign = 16;
 Index Aligned(Index size) { return (size + kPanelAlign - 1) / kPanelAlign * kPanelAlign; }
 
-// A constant left operand A [rows × depth], packed once: dst += A · rhs for any rhs [depth × n],
-// n ≤ max_cols, column-major, packing only rhs (into the caller's buffer, one per thread).
+// A constant left operand A [rows × depth], packed once: dst += A · rhs for any rhs [depth × n]
+// (column-major; blocked for n up to max_cols), packing only rhs, into the caller's buffer (one per
+// thread).
 class PackedLhs {
  public:
   // A read from `data` with outer stride `stride`, column-major or (kOrder) row-major.
@@ -216,6 +217,13 @@ std::vector<int64_t> BlockBounds(int64_t threads, int64_t size, const std::vecto
                            size - (blocks - k) * kMinColumnsPerBlock);
   }
   return bounds;
+}
+
+// The largest block of `bounds`.
+int64_t Widest(const std::vector<int64_t>& bounds) {
+  int64_t widest = 0;
+  for (size_t k = 1; k < bounds.size(); ++k) widest = std::max(widest, bounds[k] - bounds[k - 1]);
+  return widest;
 }
 
 // Runs work(first, count) on each block of `bounds`; the calling thread takes the first.
@@ -431,11 +439,9 @@ class RecurrenceOp : public CellOp<RecurrenceOp> {
     const float* c0_data = c0.flat<float>().data();
     const Mask mask(keep, steps, batch);
     const std::vector<int64_t> bounds = mask.bounds(context);
-    int64_t widest = 0;
-    for (size_t k = 1; k < bounds.size(); ++k) widest = std::max(widest, bounds[k] - bounds[k - 1]);
     // Uᵀ [kH, H]: U [H, kH] row-major read column-major.
     const PackedLhs recurrent_packed = PackedLhs::Pack<Eigen::ColMajor>(
-        recurrent.flat<float>().data(), rows, rows, units, widest);
+        recurrent.flat<float>().data(), rows, rows, units, Widest(bounds));
 
     ForEachBlock(context, bounds, [&](int64_t first, int64_t count) {
       Matrix z(rows, count), z_x(projected ? 0 : gates, count);
@@ -542,11 +548,9 @@ class RecurrenceGradOp : public CellOp<RecurrenceGradOp> {
     Column d_p(d_peephole->flat<float>().data(), d_peephole->NumElements());
     const Mask mask(keep, steps, batch);
     const std::vector<int64_t> bounds = mask.bounds(context);
-    int64_t widest = 0;
-    for (size_t k = 1; k < bounds.size(); ++k) widest = std::max(widest, bounds[k] - bounds[k - 1]);
     // U [H, kH]: its row-major data read row-major.
     const PackedLhs recurrent_packed = PackedLhs::Pack<Eigen::RowMajor>(
-        recurrent.flat<float>().data(), rows, units, rows, widest);
+        recurrent.flat<float>().data(), rows, units, rows, Widest(bounds));
     // ∂p of each block, added up in block order afterwards: the same sum on every run.
     std::vector<Array> d_p_blocks(bounds.size() - 1, Array::Zero(d_p.size()));
     std::vector<Array> d_wb_blocks(bounds.size() - 1, Array::Zero(d_wb.size()));
