@@ -244,7 +244,7 @@ class CharGenerator(tf.Module):
                 new_states.append(state)
             return next_ids, new_states, ids.write(t, next_ids)
 
-        ids = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+        ids = tf.TensorArray(tf.int32, size=total)
         if stops is None:
             _, states, ids = tf.while_loop(
                 lambda t, *_: t < total, lambda t, s, i: (t + 1, *step(t, s, i)[1:]),

@@ -92,19 +92,32 @@ class CellSteps:
         return [tuple(next(parts) for _ in sizes) for sizes in self.sizes]
 
 
+def _gate_rows(matrix):
+    """``matrix [..., 4H]`` (Keras' gate order i, f, g, o) → ``[4H, ...]`` in the order
+    i, f, o, g: the three sigmoid gates first, so one ``sigmoid`` and one ``tanh`` cover them."""
+    i, f, g, o = tf.split(matrix, 4, axis=-1)
+    return tf.transpose(tf.concat([i, f, o, g], axis=-1))
+
+
 class FeatureMajorLSTM(CellSteps):
-    """A stack of plain LSTM layers, states ``[H, batch]``, one product per layer per step."""
+    """A stack of plain LSTM layers, states ``[H, batch]``.
+
+    Layer ``l``'s pre-activation is ``z = in_l(x) + rec_l(h)``: ``in_0`` gathers the table
+    ``(E W₀ + b₀)ᵀ``, ``in_l = W_lᵀ x`` above it, ``rec_l = U_lᵀ h (+ b_l for l > 0)``. The
+    recurrent term needs only the previous state, so the executor computes it while the step
+    before it is still choosing its character: per generated character only ``in_l`` of the
+    layers above the first and the output layer are on the chain from one draw to the next.
+    """
 
     def __init__(self, model):
         super().__init__(model)
         cells = [rnn.cell for rnn in model.rnns]
         first = cells[0]
-        self.table = tf.transpose(
-            tf.matmul(model.embedding.embeddings, first.kernel) + first.bias)  # [4H, vocab]
-        self.recurrent = tf.transpose(first.recurrent_kernel)  # [4H, H]
-        self.kernels = [tf.transpose(tf.concat([c.kernel, c.recurrent_kernel], axis=0))
-                        for c in cells[1:]]  # [4H, I + H]
-        self.biases = [c.bias[:, None] for c in cells[1:]]
+        self.table = tf.transpose(_gate_rows(
+            tf.matmul(model.embedding.embeddings, first.kernel) + first.bias))  # [vocab, 4H]
+        self.recurrent_kernels = [_gate_rows(c.recurrent_kernel) for c in cells]  # [4H, H]
+        self.input_kernels = [_gate_rows(c.kernel) for c in cells[1:]]  # [4H, I]
+        self.biases = [_gate_rows(c.bias[None, :]) for c in cells[1:]]  # [4H, 1]
         self.kernel = tf.transpose(self.kernel)  # [vocab, H]
         self.bias, self.masked_bias = self.bias[:, None], self.masked_bias[:, None]
 
@@ -112,18 +125,33 @@ class FeatureMajorLSTM(CellSteps):
         return [tuple(tf.zeros((size, batch)) for size in sizes) for sizes in self.sizes]
 
     def embed(self, ids):
-        return tf.gather(self.table, ids, axis=1)  # the first layer's W x + b
+        return ids  # the first layer's input projection is a gather of the table, in ``inputs``
+
+    def inputs(self, index, x):
+        """``in_l(x)``: ids ``[...]`` → ``[4H, ...]`` for the first layer, else ``W_lᵀ x``
+        (``x [I, ...]``, a rank-2 matrix)."""
+        if index == 0:
+            # rows, then one transpose: a gather of columns costs several times more
+            return tf.transpose(tf.gather(self.table, x))
+        return tf.matmul(self.input_kernels[index - 1], x)
+
+    def recurrent(self, index, h):
+        """``rec_l(h)``: ``U_lᵀ h``, plus ``b_l`` above the first layer."""
+        z = tf.matmul(self.recurrent_kernels[index], h)
+        return z if index == 0 else z + self.biases[index - 1]
+
+    def cell(self, z, c):
+        """The LSTM update from the pre-activation ``z [4H, batch]`` (rows i, f, o, g) and
+        ``c``: ``c' = σ(z_i) tanh(z_g) + σ(z_f) c``, ``h' = σ(z_o) tanh(c')``; → ``(h', c')``."""
+        units = c.shape[0]
+        gates, candidate = tf.split(z, [3 * units, units], axis=0)
+        i, f, o = tf.split(tf.sigmoid(gates), 3, axis=0)
+        c = i * tf.tanh(candidate) + f * c
+        return tf.tanh(c) * o, c
 
     def layer(self, index, x, state):
         h, c = state
-        if index == 0:
-            z = x + tf.matmul(self.recurrent, h)
-        else:
-            z = tf.matmul(self.kernels[index - 1], tf.concat([x, h], axis=0)) + \
-                self.biases[index - 1]
-        z_i, z_f, z_g, z_o = tf.split(z, 4, axis=0)
-        c = tf.tanh(z_g) * tf.sigmoid(z_i) + c * tf.sigmoid(z_f)
-        h = tf.tanh(c) * tf.sigmoid(z_o)
+        h, c = self.cell(self.inputs(index, x) + self.recurrent(index, h), c)
         return h, (h, c)
 
     def logits(self, output, oov=False):
