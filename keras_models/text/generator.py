@@ -3,9 +3,12 @@
 For a batch of prompts ``p_b`` (``n_b`` characters each, possibly 0) and ``L_b`` characters to
 generate per row:
 
-1. **Reading the prompts**: one ``tf.while_loop`` over the padded prompts advances every layer in
-   the same iteration, layer ``l`` on character ``t − l`` (a wavefront: the layers' products in one
-   iteration are independent). Row ``b``'s states change only while ``0 ≤ t − l < n_b``, so each
+1. **Reading the prompts**: for a stack of plain LSTMs, layer by layer in chunks of at most
+   ``PROMPT_CHUNK`` characters (``_read_by_layer``): a chunk's input terms are one gather or one
+   product, each character costs a layer one recurrent product, and in iteration ``k`` layer
+   ``l`` reads chunk ``k − l``, so the layers' loops of one iteration run side by side. Other
+   cells: one ``tf.while_loop`` in which layer ``l`` is on character ``t − l`` (``_read``).
+   Row ``b``'s states change only while the position is inside its ``n_b`` characters, so each
    row keeps the states of its own last character, and an empty prompt keeps the zero states.
    The same as ``CharModel.step`` once per character (tested), without logits or sampling.
 2. **Generating**: a second loop draws a character from the logits of the current states
