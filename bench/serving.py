@@ -2,7 +2,7 @@
 
 Run by hand from the repository root, on an otherwise idle machine::
 
-    .venv/bin/python bench/serving.py --against b996f68 --against main --write
+    .venv/bin/python bench/serving.py --against b996f68 --against 44e8cda --write
     .venv/bin/python bench/serving.py --quick                        # a smoke run (no timing)
 
 The model is the seed's size (vocabulary 84, embedding 128, 2 × 256 LSTM) with untrained weights
