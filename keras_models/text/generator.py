@@ -3,9 +3,12 @@
 For a batch of prompts ``p_b`` (``n_b`` characters each, possibly 0) and ``L_b`` characters to
 generate per row:
 
-1. **Reading the prompts**: one ``tf.while_loop`` over the padded prompts advances every layer in
-   the same iteration, layer ``l`` on character ``t − l`` (a wavefront: the layers' products in one
-   iteration are independent). Row ``b``'s states change only while ``0 ≤ t − l < n_b``, so each
+1. **Reading the prompts**: for a stack of plain LSTMs, layer by layer in chunks of at most
+   ``PROMPT_CHUNK`` characters (``_read_by_layer``): a chunk's input terms are one gather or one
+   product, each character costs a layer one recurrent product, and in iteration ``k`` layer
+   ``l`` reads chunk ``k − l``, so the layers' loops of one iteration run side by side. Other
+   cells: one ``tf.while_loop`` in which layer ``l`` is on character ``t − l`` (``_read``).
+   Row ``b``'s states change only while the position is inside its ``n_b`` characters, so each
    row keeps the states of its own last character, and an empty prompt keeps the zero states.
    The same as ``CharModel.step`` once per character (tested), without logits or sampling.
 2. **Generating**: a second loop draws a character from the logits of the current states
@@ -42,7 +45,7 @@ from keras_models.backend import tf
 
 from keras_models.text import samplers
 from keras_models.text.limits import MAX_STOP_LENGTH, MAX_STOPS, ServingLimits
-from keras_models.text.steps import steps_for
+from keras_models.text.steps import FeatureMajorLSTM, steps_for
 from keras_models.text.vocabulary import code_point_tables
 from keras_models.utils.errors import NonFiniteLogits, UsageError, require
 
@@ -51,6 +54,7 @@ NON_FINITE_LOGITS = (
     "learning rate"
 )
 UTF8_BYTES = 4  # at most, per character
+PROMPT_CHUNK = 128  # most characters per chunk of the prompt pass of a plain LSTM stack
 
 PROMPT = tf.TensorSpec([None], tf.string, name="prompt")
 LENGTH = tf.TensorSpec(None, tf.int32, name="length")
@@ -227,6 +231,60 @@ class CharGenerator(tf.Module):
         return run(last, end, states, True)
 
     @staticmethod
+    def _read_by_layer(steps, ids, lengths, states):
+        """``_read`` for a ``FeatureMajorLSTM``: the prompt in chunks of at most
+        ``PROMPT_CHUNK`` characters, layer ``l`` on chunk ``k − l`` in iteration ``k``.
+
+        Within a chunk, a layer's input terms for every character are one gather (the first
+        layer) or one product, so a character costs each layer one recurrent product ``U h``;
+        and the layers' passes of one iteration are independent (two loops the executor runs
+        side by side). Rows change state only while the position is below their length.
+        """
+        prompt_steps, batch, layers = tf.shape(ids)[0], tf.shape(ids)[1], len(states)
+        chunks = (prompt_steps + PROMPT_CHUNK - 1) // PROMPT_CHUNK
+        size = tf.maximum((prompt_steps + chunks - 1) // tf.maximum(chunks, 1), 1)
+        end = tf.where(chunks > 0, chunks + layers - 1, 0)
+
+        def layer_pass(index, chunk, x, state, masked):
+            """Layer ``index`` over chunk number ``chunk`` (none outside ``[0, chunks)``) from its
+            inputs ``x``: its outputs ``[characters, H, batch]`` and its final state."""
+            start = chunk * size
+            count = tf.where((chunk >= 0) & (chunk < chunks),
+                             tf.minimum(size, prompt_steps - start), 0)
+            z = steps.sequence_inputs(index, x)  # [characters, 4H, batch]
+
+            def body(j, h, c, outputs):
+                new_h, new_c = steps.cell(z[j] + steps.recurrent(index, h), c)
+                if masked:
+                    active = start + j < lengths
+                    new_h, new_c = steps.select(active, new_h, h), steps.select(active, new_c, c)
+                return j + 1, new_h, new_c, outputs.write(j, new_h)
+
+            outputs = tf.TensorArray(tf.float32, size=count, element_shape=state[0].shape)
+            _, h, c, outputs = tf.while_loop(lambda j, *_: j < count, body, (0, *state, outputs))
+            units = state[0].shape[0]
+            stacked = tf.cond(count > 0, outputs.stack, lambda: tf.zeros([0, units, batch]))
+            return stacked, (h, c)
+
+        def run(masked):
+            def body(k, states, carried):
+                start = tf.clip_by_value(k, 0, tf.maximum(chunks - 1, 0)) * size
+                inputs = [ids[start:start + size], *carried]
+                passes = [layer_pass(index, k - index, inputs[index], states[index], masked)
+                          for index in range(layers)]
+                return (k + 1, [state for _, state in passes],
+                        [outputs for outputs, _ in passes[:-1]])
+
+            carried = [tf.zeros([0, state[0].shape[0], batch]) for state in states[:-1]]
+            invariants = (tf.TensorShape([]), [tuple(s.shape for s in state) for state in states],
+                          [tf.TensorShape([None, x.shape[1], None]) for x in carried])
+            return tf.while_loop(lambda k, *_: k < end, body, (0, states, carried),
+                                 shape_invariants=invariants)[1]
+
+        return tf.cond(tf.reduce_all(lengths == prompt_steps), lambda: run(False),
+                       lambda: run(True))
+
+    @staticmethod
     def _continue(steps, states, lengths, choose, stops=None):
         """Generate ``lengths [batch]`` characters from ``states``, each drawn by ``choose(logits,
         t)``; with ``stops`` (``_stop_ids``), a row also ends after its first stop string.
@@ -244,7 +302,7 @@ class CharGenerator(tf.Module):
                 new_states.append(state)
             return next_ids, new_states, ids.write(t, next_ids)
 
-        ids = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+        ids = tf.TensorArray(tf.int32, size=total)
         if stops is None:
             _, states, ids = tf.while_loop(
                 lambda t, *_: t < total, lambda t, s, i: (t + 1, *step(t, s, i)[1:]),
@@ -316,7 +374,8 @@ class CharGenerator(tf.Module):
             ids = self._ids(code_points)
             padded = tf.transpose(ids.to_tensor())  # [time, batch]
         lengths = tf.cast(ids.row_lengths(), tf.int32)
-        return self._read(steps, padded, lengths, steps.initial(batch))
+        read = self._read_by_layer if isinstance(steps, FeatureMajorLSTM) else self._read
+        return read(steps, padded, lengths, steps.initial(batch))
 
     def _sampling_inputs(self, batch, length, temperature, top_k, top_p, checks):
         """``length``, ``temperature``, ``top_k`` and ``top_p`` as ``[batch]``, after ``checks``
@@ -342,8 +401,8 @@ class CharGenerator(tf.Module):
     @tf.function(input_signature=[PROMPT, LENGTH, TEMPERATURE])
     def serving_default(self, prompt, length, temperature):
         seed = tf.random.uniform([], maxval=tf.int64.max, dtype=tf.int64)
-        out = self.generate_signature(prompt, length, temperature, tf.constant(0),
-                                      tf.constant(1.0), seed, tf.constant(""))
+        out = self._request(prompt, length, temperature, tf.constant(0), tf.constant(1.0), seed,
+                            stop=None)  # no stop strings: no stop-string loops in this graph
         return {"generated": out["generated"]}
 
     @tf.function(input_signature=[PROMPT, LENGTH, TEMPERATURE, TOP_K, TOP_P, SEED, STOP])

@@ -7,6 +7,8 @@ returns an object with:
   for LSTMs, ``(h,)`` for GRUs);
 - ``embed(ids)``: the first layer's input for ids ``[batch]``;
 - ``layer(l, x, state)``: one step of layer ``l``, returning ``(output, new_state)``;
+- ``FeatureMajorLSTM`` only: ``sequence_inputs(l, x)`` (a layer's input terms for a run of
+  characters at once), ``recurrent(l, h)`` and ``cell(z, c)``, for the prompt pass;
 - ``logits(output, oov=False)``: the output layer on the last layer's output, the
   out-of-vocabulary id at ``−∞`` unless ``oov``;
 - ``greedy(logits)``, ``batch_major(logits)``, ``select(active, new, old)`` (rows ``active
@@ -19,8 +21,9 @@ Two implementations give the same numbers (to float rounding):
   states are ``[H, batch]``, so each product is ``[4H, K] @ [K, batch]``, a matrix-vector product
   at batch 1 (TensorFlow's CPU matmul runs it without packing the matrix, see
   ``docs/benchmarks.md``). The first layer's input projection and bias are folded into a table
-  ``(E W₁ + b₁)ᵀ [4H, vocab]`` whose columns are gathered by id; every other layer is one product
-  ``[W; U]ᵀ [x; h] + b``. Then ``c' = tanh(z_g) σ(z_i) + c σ(z_f)``, ``h' = tanh(c') σ(z_o)``.
+  ``E W₁ + b₁ [vocab, 4H]`` whose rows are gathered by id; every other layer is two products
+  ``W x + (U h + b)``, the second of which needs only the previous step. Then
+  ``c' = tanh(z_g) σ(z_i) + c σ(z_f)``, ``h' = tanh(c') σ(z_o)``.
 - ``CellSteps`` for every other cell: the model's own cells, batch-major, as ``CharModel.step``.
 """
 
@@ -92,19 +95,33 @@ class CellSteps:
         return [tuple(next(parts) for _ in sizes) for sizes in self.sizes]
 
 
+def _gate_rows(matrix):
+    """``matrix [..., 4H]`` (Keras' gate order i, f, g, o) → ``[4H, ...]`` in the order
+    i, f, o, g: the three sigmoid gates first, so one ``sigmoid`` and one ``tanh`` cover them."""
+    i, f, g, o = tf.split(matrix, 4, axis=-1)
+    return tf.transpose(tf.concat([i, f, o, g], axis=-1))
+
+
 class FeatureMajorLSTM(CellSteps):
-    """A stack of plain LSTM layers, states ``[H, batch]``, one product per layer per step."""
+    """A stack of plain LSTM layers, states ``[H, batch]``.
+
+    Layer ``l``'s pre-activation is ``z = in_l(x) + (U_lᵀ h + b_l)``: ``in_0`` gathers a row
+    of the table ``E W₀ + b₀`` (``b_0`` is in it), ``in_l = W_lᵀ x`` above. The recurrent term
+    needs only the previous state, so the executor computes it while the step before is still
+    choosing its character: per generated character only ``W_lᵀ x`` of the layers above the
+    first and the output layer are products on the chain from one draw to the next. Gate rows
+    are ordered i, f, o, g.
+    """
 
     def __init__(self, model):
         super().__init__(model)
         cells = [rnn.cell for rnn in model.rnns]
         first = cells[0]
-        self.table = tf.transpose(
-            tf.matmul(model.embedding.embeddings, first.kernel) + first.bias)  # [4H, vocab]
-        self.recurrent = tf.transpose(first.recurrent_kernel)  # [4H, H]
-        self.kernels = [tf.transpose(tf.concat([c.kernel, c.recurrent_kernel], axis=0))
-                        for c in cells[1:]]  # [4H, I + H]
-        self.biases = [c.bias[:, None] for c in cells[1:]]
+        self.table = tf.transpose(_gate_rows(
+            tf.matmul(model.embedding.embeddings, first.kernel) + first.bias))  # [vocab, 4H]
+        self.recurrent_kernels = [_gate_rows(c.recurrent_kernel) for c in cells]  # [4H, H]
+        self.input_kernels = [_gate_rows(c.kernel) for c in cells[1:]]  # [4H, I]
+        self.biases = [_gate_rows(c.bias[None, :]) for c in cells[1:]]  # [4H, 1]
         self.kernel = tf.transpose(self.kernel)  # [vocab, H]
         self.bias, self.masked_bias = self.bias[:, None], self.masked_bias[:, None]
 
@@ -112,18 +129,49 @@ class FeatureMajorLSTM(CellSteps):
         return [tuple(tf.zeros((size, batch)) for size in sizes) for sizes in self.sizes]
 
     def embed(self, ids):
-        return tf.gather(self.table, ids, axis=1)  # the first layer's W x + b
+        return ids  # the first layer's input term is a row of the table, in ``inputs``
+
+    def inputs(self, index, x):
+        """``in_l(x)`` for one character: ids ``[batch]`` → ``[4H, batch]`` for the first layer,
+        else ``W_lᵀ x`` (``x [I, batch]``)."""
+        if index == 0:
+            # rows, then one transpose: a gather of columns costs several times more
+            return tf.transpose(tf.gather(self.table, x))
+        return tf.matmul(self.input_kernels[index - 1], x)
+
+    def sequence_inputs(self, index, x):
+        """``in_l(x) + b_l`` for a run of characters at once (so that ``z = these + U_lᵀ h``):
+        ids ``[n, batch]`` (the first layer: one gather, its bias is in the table) or the
+        outputs below ``[n, I, batch]`` (one product) → ``[n, 4H, batch]``."""
+        if index == 0:
+            rows = tf.gather(self.table, x)  # [n, batch, 4H]
+        else:
+            n, batch = tf.shape(x)[0], tf.shape(x)[2]
+            flat = tf.reshape(tf.transpose(x, [0, 2, 1]), [n * batch, x.shape[1]])
+            kernel = self.input_kernels[index - 1]
+            rows = tf.reshape(tf.matmul(flat, kernel, transpose_b=True),
+                              [n, batch, kernel.shape[0]]) + self.biases[index - 1][:, 0]
+        return tf.transpose(rows, [0, 2, 1])
+
+    def recurrent(self, index, h):
+        """``U_lᵀ h``."""
+        return tf.matmul(self.recurrent_kernels[index], h)
+
+    def cell(self, z, c):
+        """The LSTM update from the pre-activation ``z [4H, batch]`` (rows i, f, o, g) and
+        ``c``: ``c' = σ(z_i) tanh(z_g) + σ(z_f) c``, ``h' = σ(z_o) tanh(c')``; → ``(h', c')``."""
+        units = c.shape[0]
+        gates, candidate = tf.split(z, [3 * units, units], axis=0)
+        i, f, o = tf.split(tf.sigmoid(gates), 3, axis=0)
+        c = i * tf.tanh(candidate) + f * c
+        return tf.tanh(c) * o, c
 
     def layer(self, index, x, state):
         h, c = state
-        if index == 0:
-            z = x + tf.matmul(self.recurrent, h)
-        else:
-            z = tf.matmul(self.kernels[index - 1], tf.concat([x, h], axis=0)) + \
-                self.biases[index - 1]
-        z_i, z_f, z_g, z_o = tf.split(z, 4, axis=0)
-        c = tf.tanh(z_g) * tf.sigmoid(z_i) + c * tf.sigmoid(z_f)
-        h = tf.tanh(c) * tf.sigmoid(z_o)
+        recurrent = self.recurrent(index, h)
+        if index > 0:
+            recurrent += self.biases[index - 1]  # off the chain from the input, as U h
+        h, c = self.cell(self.inputs(index, x) + recurrent, c)
         return h, (h, c)
 
     def logits(self, output, oov=False):

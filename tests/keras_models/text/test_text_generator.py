@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from keras_models.models.char_language_model import CharModel
+from keras_models.text import generator as generator_module
 from keras_models.text import samplers
 from keras_models.text import vocabulary as vocab
 from keras_models.text.generator import CharGenerator
@@ -240,3 +241,19 @@ def test_the_seed_reproduces_a_sample(generator):
     first = generator.generate(["ab", "c"], 40, temperature=1.0, seed=7, top_p=0.9)
     assert generator.generate(["ab", "c"], 40, temperature=1.0, seed=7, top_p=0.9) == first
     assert generator.generate(["ab", "c"], 40, temperature=1.0, seed=8, top_p=0.9) != first
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+def test_the_prompt_pass_in_chunks_equals_one_step_per_character(
+    vocabulary_file, monkeypatch, layers
+):
+    monkeypatch.setattr(generator_module, "PROMPT_CHUNK", 3)  # several chunks per prompt
+    tf.random.set_seed(1)
+    model = CharModel(len(VOCABULARY) + 1, embedding_dim=8, units=16, num_layers=layers)
+    generator = CharGenerator(model, vocabulary_file)
+    prompts = ["hello. ab c", "", "p", "dog.\nfig b", "Z€a", "abcdefg"]  # lengths 11 … 7
+    uniform = ["abcdefg", "gfedcba"]  # the path without masks, the last chunk shorter
+    for batch in (prompts, ["hello. ab c", "dog.\nfig b"], uniform):
+        state = generator.stream_start(tf.constant(batch))["state"].numpy()
+        expected = [states_by_steps(model, prompt) for prompt in batch]
+        np.testing.assert_allclose(state, expected, atol=2e-6)
