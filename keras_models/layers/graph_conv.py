@@ -26,10 +26,18 @@ from keras_models.backend import keras, tf  # noqa: F401  (one Keras before spek
 
 from spektral.layers import GATConv as _SpektralGATConv
 from spektral.layers import GCNConv as _SpektralGCNConv
-from spektral.layers import ops
 from spektral.layers.convolutional.conv import check_dtypes
 
 from keras_models.utils.sparse_tensors import sparse_dense_matmul
+
+
+def _sorted_segment(reduce, data, segment_ids, n_segments, fill=0.0):
+    """``reduce`` (``tf.math.segment_sum``/``_max``) over sorted ``segment_ids``, padded with
+    ``fill`` to ``n_segments`` rows (the sorted ops stop at the largest id present)."""
+    reduced = reduce(data, segment_ids)
+    missing = n_segments - tf.shape(reduced, out_type=n_segments.dtype)[0]
+    padding = [[0, missing]] + [[0, 0]] * (data.shape.rank - 1)
+    return tf.pad(reduced, padding, constant_values=fill)
 
 
 def _drop_call_wrapper(layer):
@@ -91,22 +99,74 @@ class GATConv(_SpektralGATConv):
             kernel = tf.reshape(self.kernel, (-1, self.attn_heads * self.channels))
             wx = sparse_dense_matmul(x, kernel)  # CSR: 10-20x tf.sparse's at 64 columns
             return tf.reshape(wx, (-1, self.attn_heads, self.channels))
+        if x.shape.rank == 2:  # one matmul; einsum's batched contraction is slower
+            wx = tf.matmul(x, tf.reshape(self.kernel, (-1, self.attn_heads * self.channels)))
+            return tf.reshape(wx, (-1, self.attn_heads, self.channels))
         return tf.einsum("...ni,iho->...nho", x, self.kernel)
 
+    def _scores(self, wx):
+        """``a_selfᵀ W x_i`` and ``a_neighᵀ W x_i`` of every node ``(n_nodes, heads)`` each, as one
+        matmul of the flat ``W x`` by the two attention kernels laid out block-diagonally."""
+        heads, channels = self.attn_heads, self.channels
+        eye = tf.eye(heads, dtype=wx.dtype)
+
+        def block_diagonal(kernel):  # (channels, heads, 1) -> (heads * channels, heads)
+            return tf.reshape(tf.transpose(kernel[..., 0])[:, :, None] * eye[:, None, :],
+                              (heads * channels, heads))
+
+        both = tf.concat([block_diagonal(self.attn_kernel_self),
+                          block_diagonal(self.attn_kernel_neighs)], axis=1)
+        scores = tf.matmul(tf.reshape(wx, (-1, heads * channels)), both)
+        return scores[:, :heads], scores[:, heads:]
+
+    @staticmethod
+    def edges(a):
+        """``(targets, sources)`` of the nonzeros of a sparse adjacency, self loops left out,
+        targets in increasing order (``a``'s row-major order, sorted first if it is not):
+        node ``i`` attends to ``j`` where ``A_ij ≠ 0``."""
+        rows = a.indices[:, 0]
+        in_order = tf.reduce_all(rows[1:] >= rows[:-1])
+        indices = tf.cond(in_order, lambda: a.indices, lambda: tf.sparse.reorder(a).indices)
+        keep = tf.not_equal(indices[:, 0], indices[:, 1])
+        return tf.boolean_mask(indices[:, 0], keep), tf.boolean_mask(indices[:, 1], keep)
+
     def _call_single(self, x, a):
-        """Sparse adjacency, one graph: the softmax runs over each target's incoming edges."""
+        """Sparse adjacency, one graph: the softmax runs over each node's row of ``A`` (and the
+        node itself, ``add_self_loops``).
+
+        The edges stay in row order and the self loops are a separate ``(n_nodes, heads)``
+        term, so every reduction over a node's edges is a sorted segment sum (TensorFlow's
+        unsorted one costs ten times as much on CPU) and no edge list is re-sorted per call.
+        The softmax subtracts each row's largest logit under ``stop_gradient``: the softmax
+        does not change with it, so neither does its gradient. α is returned as
+        ``(n_edges + n_nodes, heads, 1)``: the edges of ``edges(a)``, then the self loops.
+        """
         n = tf.shape(x, out_type=a.indices.dtype)[0]
-        edges = ops.add_self_loops_indices(a.indices, n) if self.add_self_loops else a.indices
-        targets, sources = edges[:, 1], edges[:, 0]
+        targets, sources = self.edges(a)
         wx = self._transformed(x)
-        score_self = tf.einsum("nho,oh->nh", wx, self.attn_kernel_self[..., 0])
-        score_neigh = tf.einsum("nho,oh->nh", wx, self.attn_kernel_neighs[..., 0])
+        score_self, score_neigh = self._scores(wx)
         logits = tf.nn.leaky_relu(
             tf.gather(score_self, targets) + tf.gather(score_neigh, sources), alpha=0.2
         )
-        alpha = self.dropout(ops.unsorted_segment_softmax(logits, targets, n))[..., None]
-        messages = alpha * tf.gather(self.features_dropout(wx), sources)
-        return tf.math.unsorted_segment_sum(messages, targets, n), alpha
+        row_max = _sorted_segment(tf.math.segment_max, logits, targets, n, logits.dtype.min)
+        if self.add_self_loops:
+            loop_logits = tf.nn.leaky_relu(score_self + score_neigh, alpha=0.2)
+            row_max = tf.maximum(row_max, loop_logits)
+        row_max = tf.stop_gradient(row_max)
+        exp_edges = tf.exp(logits - tf.gather(row_max, targets))
+        total = _sorted_segment(tf.math.segment_sum, exp_edges, targets, n)
+        if self.add_self_loops:
+            exp_loops = tf.exp(loop_logits - row_max)
+            total += exp_loops
+        alpha = exp_edges / tf.gather(total, targets)
+        wx_dropped = self.features_dropout(wx)
+        messages = self.dropout(alpha)[..., None] * tf.gather(wx_dropped, sources)
+        output = _sorted_segment(tf.math.segment_sum, messages, targets, n)
+        if self.add_self_loops:
+            alpha_loops = exp_loops / total
+            output += self.dropout(alpha_loops)[..., None] * wx_dropped
+            alpha = tf.concat([alpha, alpha_loops], axis=0)
+        return output, alpha[..., None]
 
     def _call_dense(self, x, a):
         """Dense adjacency (any leading batch axes): α is ``(..., n_nodes, heads, n_nodes)``."""

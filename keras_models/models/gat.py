@@ -21,7 +21,6 @@ from keras_models.backend import keras, tf
 
 import numpy as np
 import scipy.sparse as sp
-from spektral.layers import ops
 
 from keras_models.layers.graph_conv import GATConv
 from keras_models.layers.sparse_dropout import SparseInputDropout
@@ -83,9 +82,10 @@ def attention_coefficients(model, x, a, layer_name="gat_1"):
     probe = GATConv.from_config({**layer.get_config(), "return_attn_coef": True})
     probe([h, pattern])
     probe.set_weights(layer.get_weights())
-    _, alpha = probe([h, pattern], training=False)  # (edges with self loops, heads, 1)
-    edges = ops.add_self_loops_indices(pattern.indices, pattern.dense_shape[0]).numpy()
-    targets, sources = edges[:, 1], edges[:, 0]
+    _, alpha = probe([h, pattern], training=False)  # (edges, then self loops; heads; 1)
+    targets, sources = (t.numpy() for t in GATConv.edges(pattern))
+    loops = np.arange(pattern.dense_shape[0])
+    targets, sources = np.concatenate([targets, loops]), np.concatenate([sources, loops])
     shape = pattern.dense_shape.numpy()
     return [sp.csr_matrix((alpha.numpy()[:, head, 0], (targets, sources)), shape=shape)
             for head in range(alpha.shape[1])]

@@ -155,3 +155,46 @@ def test_attention_coefficients_of_a_gat_model_are_the_dense_layers_alpha_kept_s
     for head in range(HEADS):
         np.testing.assert_allclose(alpha[head].toarray(), expected.numpy()[:, head], atol=1e-6)
         np.testing.assert_allclose(alpha[head].sum(axis=1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("self_loops", [True, False])
+def test_sparse_path_equals_upstream_in_value_and_gradient_with_isolated_and_unordered_nodes(
+        self_loops):
+    """The sparse path (sorted segments, self loops apart, the softmax's max under
+    ``stop_gradient``) against spektral's layer with the same weights and no dropout: outputs
+    and gradients of every weight, on a graph whose nodes 2 and 7 have no edge (one inside,
+    one last) and whose adjacency is given out of row-major order."""
+    a = np.zeros((8, 8), "float32")
+    for i, j in [(0, 1), (0, 3), (1, 4), (3, 5), (4, 6), (5, 6), (1, 6)]:
+        a[i, j] = a[j, i] = 1.0
+    x = np.random.default_rng(6).normal(size=(8, 4)).astype("float32")
+    dense = tf.sparse.from_dense(a)
+    shuffled = np.random.default_rng(7).permutation(len(dense.values))
+    unordered = tf.SparseTensor(tf.gather(dense.indices, shuffled),
+                                tf.gather(dense.values, shuffled), dense.dense_shape)
+    ours = _layer(dropout_rate=0.0, activation="elu", add_self_loops=self_loops)
+    seeded = keras.initializers.GlorotUniform(seed=0)
+    upstream = UpstreamGATConv(CHANNELS, attn_heads=HEADS, dropout_rate=0.0, activation="elu",
+                               kernel_initializer=seeded, attn_kernel_initializer=seeded,
+                               add_self_loops=self_loops)
+    ours([tf.constant(x), dense])
+    upstream([tf.constant(x), dense])
+    upstream.set_weights(ours.get_weights())
+
+    def value_and_gradients(layer, adjacency):
+        with tf.GradientTape() as tape:
+            out = layer([tf.constant(x), adjacency], training=True)
+            loss = tf.reduce_sum(out * np.arange(out.shape[1], dtype="float32"))
+        return out.numpy(), [g.numpy() for g in tape.gradient(loss, layer.trainable_weights)]
+
+    expected, expected_grads = value_and_gradients(upstream, dense)
+    for adjacency in (dense, unordered):
+        out, grads = value_and_gradients(ours, adjacency)
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+        for grad, expected_grad in zip(grads, expected_grads, strict=True):
+            np.testing.assert_allclose(grad, expected_grad, rtol=1e-4, atol=1e-6)
+    # An isolated node attends to itself only (its output is its own W x + bias 1, through
+    # ELU), or, without self loops, to nothing (ELU of the bias).
+    wx = x @ ours.kernel.numpy().reshape(4, -1) if self_loops else np.zeros((8, 6), "float32")
+    np.testing.assert_allclose(out[[2, 7]], np.where(wx[[2, 7]] + 1 > 0, wx[[2, 7]] + 1,
+                                                     np.expm1(wx[[2, 7]] + 1)), rtol=1e-5)
