@@ -85,6 +85,9 @@ def _fit_full_batch(model, graph, inputs, learning_rate, epochs, callbacks):
     """One compiled step per epoch on the whole graph (``FullBatchTraining``)."""
     trainer = FullBatchTraining(model)
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    # Adam's slots made now, not inside the first step: a tf.function that creates variables
+    # is traced twice, and tracing is most of the first epoch (seconds; Cora's epochs, ms).
+    trainer.optimizer.build(model.trainable_variables)
     data = tf.data.Dataset.from_tensors((
         tuple(inputs), graph.y, mask_weights(graph.mask_tr), mask_weights(graph.mask_va),
     )).repeat()
