@@ -18,6 +18,17 @@ from keras_models.utils.errors import UsageError
 MODES = ("product", "one-factor")
 
 
+def refuse_repeats(options, labels=None):
+    """Raise ``UsageError`` when an option of ``options`` (``{option: [value, ...]}``) repeats a
+    value, named by ``labels`` (``{option: name}``, e.g. its flag): ``--seeds repeats 1; give
+    each value once``."""
+    for name, values in options.items():
+        repeated = sorted({repr(v) for v in values if values.count(v) > 1})
+        if repeated:
+            label = (labels or {}).get(name, name)
+            raise UsageError(f"{label} repeats {', '.join(repeated)}; give each value once")
+
+
 def expand_grid(options, mode, replicate=(), labels=None):
     """The list of settings (``{option: value}``, keys in the order of ``options``) that
     ``options`` (``{option: [value, ...]}``) give in ``mode``.
@@ -27,11 +38,7 @@ def expand_grid(options, mode, replicate=(), labels=None):
     """
     if mode not in MODES:
         raise UsageError(f"unknown sweep mode {mode!r}; choose one of {', '.join(MODES)}")
-    for name, values in options.items():
-        repeated = sorted({repr(v) for v in values if values.count(v) > 1})
-        if repeated:
-            label = (labels or {}).get(name, name)
-            raise UsageError(f"{label} repeats {', '.join(repeated)}; give each value once")
+    refuse_repeats(options, labels)
     factors = {k: v for k, v in options.items() if k not in replicate}
     if mode == "product":
         settings = [dict(zip(factors, values, strict=True))

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from keras_models.utils.errors import require
+from trainers.core.grids import refuse_repeats
 
 TASKS = {"nodes": ("gcn", "gat", "ggnn"), "links": ("gae", "vgae")}
 GRAPH_HELP = ("example, karate, cora, citeseer, pubmed, sbm:N (a generated graph of N nodes), "
@@ -142,7 +143,7 @@ def validate_training(graph, args):
             f"--strategy {args.strategy} trains on sampled batches; add --batch-size, e.g. 512")
     require(args.learning_rate is None or 0 < args.learning_rate < math.inf,
             "--learning-rate must be a finite number > 0")
-    require(len(set(args.seeds)) == len(args.seeds), "--seeds repeats a seed; list each once")
+    refuse_repeats({"--seeds": args.seeds})  # a repeated seed would count one run twice
     if args.task == "links":
         return None
     require(len(graph.class_names) >= 2,
