@@ -18,6 +18,10 @@ the attention-weighted sum, as in the paper's code (PetarV-/GAT, ``attn_head``: 
 dropout is applied again to ``seq_fts``), which upstream's layer does not do; and node features
 given as a ``tf.SparseTensor`` (the Planetoid features are 99 % zeros), multiplied sparsely.
 
+One replacement: the sparse single-graph path (``GATConv._call_single``) is seqgraph's own, the
+same equations computed several times faster on CPU (sorted segment reductions over the
+adjacency's row order, self loops as a separate term; see its docstring and docs/graphs.md).
+
 Use these classes instead of ``spektral.layers.GCNConv``/``GATConv``; they are registered under
 ``seqgraph>`` so Keras can reload models that contain them.
 """
@@ -139,7 +143,8 @@ class GATConv(_SpektralGATConv):
         unsorted one costs ten times as much on CPU) and no edge list is re-sorted per call.
         The softmax subtracts each row's largest logit under ``stop_gradient``: the softmax
         does not change with it, so neither does its gradient. α is returned as
-        ``(n_edges + n_nodes, heads, 1)``: the edges of ``edges(a)``, then the self loops.
+        ``(n_edges + n_nodes, heads, 1)``: the edges of ``edges(a)``, then the self loops (without
+        ``add_self_loops``, the edges only).
         """
         n = tf.shape(x, out_type=a.indices.dtype)[0]
         targets, sources = self.edges(a)
