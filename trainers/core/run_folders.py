@@ -96,25 +96,38 @@ def read_status(run_dir):
     return (_read_json(Path(run_dir) / "status.json") or {}).get("status")
 
 
-def open_run_dir(name, config, root=RUNS_ROOT):
-    """Reopen the newest unfinished run of ``name`` with this exact config, or start a new one;
-    either way the folder is claimed for this process (``claim``).
+UNFINISHED = ("running", "interrupted")  # the process died, or Ctrl-C
+# A grid whose run failed keeps its finished runs: it is reopened, and the failed run starts over.
+UNFINISHED_GRID = (*UNFINISHED, "failed")
 
-    Returns ``(run_dir, resumed)``. Unfinished means status ``running`` (the process died) or
-    ``interrupted`` (Ctrl-C), and no live process holding its lock; finished and failed runs are
-    never reopened.
+
+def open_run_dir(name, config, root=RUNS_ROOT, reopen=UNFINISHED):
+    """Reopen the newest run of ``name`` with this exact config whose status is in ``reopen``, or
+    start a new one; either way the folder is claimed for this process (``claim``).
+
+    Returns ``(run_dir, resumed)``. A folder whose lock a live process holds is never reopened;
+    finished runs never are, and failed ones only when ``reopen`` says so (``UNFINISHED_GRID``).
     """
     wanted = json.loads(json.dumps(config))
     for path in sorted(Path(root).glob(f"{name}-*"), reverse=True):
-        unfinished = read_status(path) in ("running", "interrupted")
+        unfinished = read_status(path) in reopen
         if unfinished and _read_json(path / "config.json") == wanted and claim(path):
-            if read_status(path) in ("running", "interrupted"):  # not finished meanwhile
+            if read_status(path) in reopen:  # not finished meanwhile
                 return path, True
             release(path)
     path = new_run_dir(name, root)
     claim(path)  # before config.json: nobody considers a folder without one
     write_config(path, config)
     return path, False
+
+
+def start_over_if_failed(run_dir):
+    """Empty ``run_dir`` if its run failed (an unreadable backup, an error inside training): such
+    a run is not resumed but trained again from the start. True if it was emptied."""
+    if read_status(run_dir) != "failed":
+        return False
+    shutil.rmtree(run_dir)
+    return True
 
 
 def _write_status(run_dir, status):

@@ -126,13 +126,14 @@ def run(args):
     from trainers.core.distribute import make_strategy, output_dirs
 
     strategy = make_strategy(args.strategy, deterministic=args.deterministic)
-    from trainers.core.run_folders import open_run_dir, run_status
+    from trainers.core.run_folders import UNFINISHED_GRID, open_run_dir, run_status
     from trainers.memory.grid import run_grid
     from trainers.memory.report import write_report
 
     grid_config = {"preset": args.preset, "runs": [dataclasses.asdict(c) for c in configs]}
     with output_dirs(strategy, args.runs_dir, args.saved_models) as (runs_dir, saved_models):
-        grid_dir, resumed = open_run_dir(f"memory-{args.task}", grid_config, root=runs_dir)
+        grid_dir, resumed = open_run_dir(f"memory-{args.task}", grid_config, root=runs_dir,
+                                         reopen=UNFINISHED_GRID)
         print(f"{'Resuming' if resumed else 'Run folder'}: {grid_dir}", flush=True)
         with run_status(grid_dir):
             results = run_grid(configs, grid_dir, saved_models, strategy=strategy, jobs=args.jobs,

@@ -10,7 +10,7 @@ from pathlib import Path
 from keras_models.backend import keras, tf
 
 from trainers.core.distribute import chief_path
-from trainers.core.run_folders import read_status, write_config
+from trainers.core.run_folders import read_status, start_over_if_failed, write_config
 from trainers.memory.config import LOG_EVERY
 from trainers.memory.train import record_run, result_line
 
@@ -34,6 +34,8 @@ def run_grid(configs, grid_dir, saved_models, *, log=print, strategy=None, jobs=
             log(f"{label}: finished earlier, skipped")
             results[config.name] = json.loads(result_file.read_text(encoding="utf-8"))
             continue
+        if start_over_if_failed(run_dir):
+            log(f"{label}: failed earlier, started over")
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, dataclasses.asdict(config))
         unfinished.append((label, config, run_dir, result_file))

@@ -136,9 +136,8 @@ def run_sweep(configs, names, sweep_dir, saved_models, *, jobs=1, export=False,
     interrupted ones, starting failed ones over, as ``text train`` starts a failed run in a new
     folder); ``jobs`` > 1 trains them side by side in worker processes. Returns the results in
     grid order."""
-    import shutil
 
-    from trainers.core.run_folders import read_status, write_config
+    from trainers.core.run_folders import start_over_if_failed, write_config
 
     results, unfinished = {}, []
     for i, (name, config) in enumerate(zip(names, configs, strict=True), 1):
@@ -148,9 +147,8 @@ def run_sweep(configs, names, sweep_dir, saved_models, *, jobs=1, export=False,
             log(f"{tag}: finished earlier, skipped")
             results[name] = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
             continue
-        if read_status(run_dir) == "failed":  # e.g. an unreadable backup: not resumable
+        if start_over_if_failed(run_dir):
             log(f"{tag}: failed earlier, started over")
-            shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, dataclasses.asdict(config))
         unfinished.append((tag, name, config, run_dir))
@@ -207,14 +205,15 @@ def run(args):
     exports = {"--saved-models": args.saved_models} if args.export else {}
     check_output_folders({"--runs-dir": args.runs_dir, **exports})
     from trainers.core.distribute import make_strategy
-    from trainers.core.run_folders import open_run_dir, run_status
+    from trainers.core.run_folders import UNFINISHED_GRID, open_run_dir, run_status
     from trainers.text.sweep_report import write_report
 
     make_strategy("default", deterministic=args.deterministic)
     names = run_names(configs, options)
     sweep_config = {"mode": mode, "export": args.export,
                     "runs": [dataclasses.asdict(c) for c in configs]}
-    sweep_dir, resumed = open_run_dir("text-sweep", sweep_config, root=args.runs_dir)
+    sweep_dir, resumed = open_run_dir("text-sweep", sweep_config, root=args.runs_dir,
+                                       reopen=UNFINISHED_GRID)
     print(f"{'Resuming' if resumed else 'Run folder'}: {sweep_dir} ({len(configs)} runs, "
           f"{mode})", flush=True)
     with run_status(sweep_dir):

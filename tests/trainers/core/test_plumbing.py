@@ -36,6 +36,24 @@ def test_unfinished_run_is_reopened_finished_is_not(tmp_path):
     assert fresh not in (first, other) and not resumed
 
 
+
+def test_a_failed_grid_is_reopened_a_failed_run_is_not(tmp_path):
+    config = {"runs": [{"seed": 1}, {"seed": 2}]}
+    grid, _ = run_dir.open_run_dir("memory", config, root=tmp_path)
+    with pytest.raises(RuntimeError), run_dir.run_status(grid):
+        raise RuntimeError("one run of the grid failed")
+    assert run_dir.read_status(grid) == "failed"
+    fresh, resumed = run_dir.open_run_dir("memory", config, root=tmp_path)
+    assert fresh != grid and not resumed
+    run_dir.release(fresh)
+    again, resumed = run_dir.open_run_dir("memory", config, root=tmp_path,
+                                          reopen=run_dir.UNFINISHED_GRID)
+    assert (again, resumed) == (grid, True)
+    run_dir.release(grid)
+    assert run_dir.start_over_if_failed(grid) and not grid.exists()
+    assert not run_dir.start_over_if_failed(fresh) and fresh.exists()  # no status: not failed
+
+
 HOLD_A_RUN = """
 import sys, time
 from trainers.core import run_folders
