@@ -48,9 +48,8 @@ def pyg_run(graph, split, model_name, seed, *, learning_rate, epochs):
 
     torch.manual_seed(seed)
     n = graph.n_nodes
-    from trainers.graph.links import dense_features
 
-    x = torch.tensor(dense_features(graph))
+    x = torch.tensor(graph.x.toarray())
     edges = torch.tensor(split.train_edges.T, dtype=torch.long)
     edge_index = torch.cat([edges, edges.flip(0)], dim=1)
     labels = torch.eye(n)

@@ -122,9 +122,11 @@ def validate_task(args):
         for option in ("encoder", "reconstruction"):
             require(getattr(args, option) is None, f"--{option} goes with --task links; drop it")
     else:
-        for option in ("patience", "labels", "attention"):
-            require(getattr(args, option) is None,
-                    f"--{option} goes with --task nodes; drop it for link prediction")
+        for option in ("patience", "labels", "attention", "batch_size", "fanouts"):
+            require(getattr(args, option) is None, f"--{option.replace('_', '-')} goes with "
+                    "--task nodes; drop it for link prediction")
+        require(args.strategy == "default", f"--strategy {args.strategy} goes with --task nodes "
+                "(link prediction trains on one device); drop it")
 
 
 def validate_training(graph, args):
