@@ -11,13 +11,14 @@ the VGAE adds ``log σ = Â H W_σ``. No biases, as in the paper's code (tkipf/g
 ``z_i · z_j``).
 
 **Training** (``GraphAutoEncoder.train_step``, so ``model.fit`` drives it). The embeddings are
-``z = μ`` (GAE) or ``z = μ + σ ⊙ ε``, ``ε ~ N(0, I)`` (VGAE). The reconstruction loss is the
-binary cross-entropy on the training edges and as many sampled non-edges, each mean taken
-separately, as PyTorch Geometric's ``GAE.recon_loss``:
-``L = −mean_{(i,j) ∈ E} log σ(z_i·z_j) − mean_{(i,j) ∉ E} log(1 − σ(z_i·z_j))``.
-The non-edges are drawn afresh every step: uniform pairs ``i ≠ j``, of which those that are
-training edges are dropped. The VGAE adds the paper's KL term divided by the number of nodes,
-as tkipf/gae and PyG do: ``(1/n) · mean_i ½ Σ_d (μ² + σ² − 1 − 2 log σ)``. At inference ``z = μ``.
+``z = μ`` (GAE) or ``z = μ + σ ⊙ ε``, ``ε ~ N(0, I)`` (VGAE). The reconstruction loss is
+either the paper's over all ``n²`` node pairs (``all_pairs_loss``, the default), or
+(``reconstruction="sampled"``) the binary cross-entropy on the training edges and as many
+sampled non-edges, each mean taken separately, as PyTorch Geometric's ``GAE.recon_loss``:
+``L = −mean_{(i,j) ∈ E} log σ(z_i·z_j) − mean_{(i,j) ∉ E} log(1 − σ(z_i·z_j))``, the non-edges
+drawn afresh every step (uniform pairs ``i ≠ j``, those that are training edges dropped).
+The VGAE adds the paper's KL term divided by the number of nodes, as tkipf/gae and PyG do:
+``(1/n) · mean_i ½ Σ_d (μ² + σ² − 1 − 2 log σ)``. At inference ``z = μ``.
 """
 
 from keras_models.backend import keras, tf
