@@ -3,23 +3,27 @@ Geometric.
 
 For each dataset and model, ``--seeds`` runs with the paper's settings
 (``trainers.graph.config.LINK_DEFAULTS``: Adam 0.01, 200 epochs, the reconstruction loss over all
-node pairs) report the test ROC AUC and average precision (mean ± std, %), seconds per epoch and
-per run. With ``--pyg`` the same models run in PyTorch Geometric (``GAE``/``VGAE`` around two
-bias-free ``GCNConv`` layers of 32 and 16 units, the same all-pairs loss with tkipf/gae's
-``norm`` and ``pos_weight``, the KL term divided by the number of nodes) on the same edge split
-and features, alternating seed by seed so machine load hits both alike; both are scored by
-seqgraph's NumPy AUC/AP (``trainers.graph.link_metrics``). torch and torch_geometric are
-installed by hand, never seqgraph dependencies::
+node pairs; the features raw for the VGAE and row-normalised for the GAE,
+``trainers.graph.config.raw_features``) report the test ROC AUC and average precision (mean ±
+std, %), seconds per epoch and per run. With ``--pyg`` the same models run in PyTorch Geometric
+(``GAE``/``VGAE`` around two bias-free ``GCNConv`` layers of 32 and 16 units, the same all-pairs
+loss, ``norm`` and ``pos_weight`` counting the ones of ``A + I`` as seqgraph does, the KL term
+divided by the number of nodes) on the same edge split and features, alternating seed by seed
+so machine load hits both alike; both are scored by seqgraph's NumPy AUC/AP
+(``trainers.graph.link_metrics``). torch and torch_geometric are installed by hand, never
+seqgraph dependencies::
 
     python bench/links.py --data-dir /work/shared/data/planetoid --seeds 10 --pyg --write
-    python bench/links.py --data-dir /work/shared/data/planetoid --seeds 10 --pyg --write \
-        --raw-features                     # the paper's 0/1 features (the VGAE needs them)
+    python bench/links.py ... --raw-features      # every model on the files' 0/1 features
+    python bench/links.py ... --no-raw-features   # every model on row-normalised features
     python bench/links.py --quick          # karate, 1 seed, 10 epochs: checks that it runs
 
 ``--write`` replaces the "Link prediction" result in docs/benchmarks.md (``bench.results``; one
-block with row-normalised features, one with ``--raw-features``).
+block with each model's default features, one each for ``--raw-features`` and
+``--no-raw-features``).
 """
 
+import argparse
 import os
 import sys
 import tempfile
@@ -48,9 +52,8 @@ def pyg_run(graph, split, model_name, seed, *, learning_rate, epochs):
 
     torch.manual_seed(seed)
     n = graph.n_nodes
-    from trainers.graph.links import dense_features
 
-    x = torch.tensor(dense_features(graph))
+    x = torch.tensor(graph.x.toarray())
     edges = torch.tensor(split.train_edges.T, dtype=torch.long)
     edge_index = torch.cat([edges, edges.flip(0)], dim=1)
     labels = torch.eye(n)
@@ -125,8 +128,10 @@ def alternate(graph, dataset, model_name, seeds, settings, pyg):
 
 def main():
     parser = planetoid_parser(__doc__.split("\n\n")[0], ["gae", "vgae"])
-    parser.add_argument("--raw-features", action="store_true",
-                        help="0/1 Planetoid features, not row-normalised (the paper's code)")
+    parser.add_argument("--raw-features", action=argparse.BooleanOptionalAction,
+                        help="0/1 Planetoid features (the paper's code) or row-normalised ones "
+                             "for every model; if not given, each model's default (raw for "
+                             "the VGAE, row-normalised for the GAE)")
     parser.add_argument("--quick", action="store_true",
                         help="karate, GAE, 1 seed, 10 epochs: a check that the script runs")
     parser.add_argument("--write", action="store_true",
@@ -140,7 +145,7 @@ def main():
 
     from bench.results import load_average, provenance, write_result
     from pipelines.graph.datasets import load_graph
-    from trainers.graph.config import LINK_DEFAULTS
+    from trainers.graph.config import LINK_DEFAULTS, raw_features
 
     load_at_start = load_average()
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -154,8 +159,9 @@ def main():
     table = ["| dataset | model | framework | test AUC (%) | test AP (%) | paper AUC / AP | "
              "s/epoch | s/run |", "|---|---|---|---:|---:|---:|---:|---:|"]
     for dataset in args.datasets:
-        graph = load_graph(dataset, data_dir=args.data_dir, raw_features=args.raw_features)
         for model_name in args.models:
+            graph = load_graph(dataset, data_dir=args.data_dir,
+                               raw_features=raw_features(model_name, args.raw_features))
             ours, theirs = alternate(graph, dataset, model_name, args.seeds, settings, args.pyg)
             for framework, rows in (("seqgraph (spektral)", ours), ("PyTorch Geometric", theirs)):
                 if rows:
@@ -167,7 +173,8 @@ def main():
             f"framework.\n\n" + "\n".join(table) + "\n")
     print("\n" + text)
     if args.write:
-        write_result("Link prediction", "links-raw" if args.raw_features else "links", text)
+        write_result("Link prediction", {None: "links", True: "links-raw", False: "links-row"}[
+            args.raw_features], text)
 
 
 if __name__ == "__main__":

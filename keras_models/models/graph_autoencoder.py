@@ -11,13 +11,14 @@ the VGAE adds ``log σ = Â H W_σ``. No biases, as in the paper's code (tkipf/g
 ``z_i · z_j``).
 
 **Training** (``GraphAutoEncoder.train_step``, so ``model.fit`` drives it). The embeddings are
-``z = μ`` (GAE) or ``z = μ + σ ⊙ ε``, ``ε ~ N(0, I)`` (VGAE). The reconstruction loss is the
-binary cross-entropy on the training edges and as many sampled non-edges, each mean taken
-separately, as PyTorch Geometric's ``GAE.recon_loss``:
-``L = −mean_{(i,j) ∈ E} log σ(z_i·z_j) − mean_{(i,j) ∉ E} log(1 − σ(z_i·z_j))``.
-The non-edges are drawn afresh every step: uniform pairs ``i ≠ j``, of which those that are
-training edges are dropped. The VGAE adds the paper's KL term divided by the number of nodes,
-as tkipf/gae and PyG do: ``(1/n) · mean_i ½ Σ_d (μ² + σ² − 1 − 2 log σ)``. At inference ``z = μ``.
+``z = μ`` (GAE) or ``z = μ + σ ⊙ ε``, ``ε ~ N(0, I)`` (VGAE). The reconstruction loss is
+either the paper's over all ``n²`` node pairs (``all_pairs_loss``, the default), or
+(``reconstruction="sampled"``) the binary cross-entropy on the training edges and as many
+sampled non-edges, each mean taken separately, as PyTorch Geometric's ``GAE.recon_loss``:
+``L = −mean_{(i,j) ∈ E} log σ(z_i·z_j) − mean_{(i,j) ∉ E} log(1 − σ(z_i·z_j))``, the non-edges
+drawn afresh every step (uniform pairs ``i ≠ j``, those that are training edges dropped).
+The VGAE adds the paper's KL term divided by the number of nodes, as tkipf/gae and PyG do:
+``(1/n) · mean_i ½ Σ_d (μ² + σ² − 1 − 2 log σ)``. At inference ``z = μ``.
 """
 
 from keras_models.backend import keras, tf
@@ -69,10 +70,11 @@ def build_encoder(n_features, *, encoder="gcn", variational=False, hidden=HIDDEN
                   steps=ggnn.STEPS, seed=0):
     """The encoder as a Keras model ``[x, adjacency] -> μ`` (GAE) or ``-> [μ, log σ]`` (VGAE).
 
-    ``x`` is ``(n_nodes, n_features)``, the adjacency a ``tf.SparseTensor`` from ``preprocess``;
+    ``x`` is a ``tf.SparseTensor`` ``(n_nodes, n_features)`` (the first layer multiplies it
+    sparsely, as the node models do), the adjacency a ``tf.SparseTensor`` from ``preprocess``;
     ``μ`` and ``log σ`` are ``(n_nodes, latent)``. Every initialiser is seeded.
     """
-    x_in = keras.Input((n_features,), name="x")
+    x_in = keras.Input((n_features,), sparse=True, name="x")
     a_in = keras.Input((None,), sparse=True, name="a")
 
     def init(offset):
@@ -123,18 +125,24 @@ def sampled_non_edges(generator, edge_keys, n, count):
 
 def all_pairs_loss(z, edges):
     """tkipf/gae's loss over all ``n²`` pairs of ``A + I``: ``norm · mean(weighted BCE)``, with
-    positives weighted ``(n² − E) / E`` and ``norm = n² / (2 (n² − E))``, ``E`` the ones of
+    positives weighted ``w = (n² − E) / E`` and ``norm = n² / (2 (n² − E))``, ``E`` the ones of
     ``A + I``. (The paper's code counts the ones of ``A`` alone for ``E``; on Cora that scored
-    lower, see docs/graphs.md.)"""
+    lower, see docs/graphs.md.)
+
+    The weighted cross-entropy of a logit ``x`` is ``softplus(x)`` for a non-edge and
+    ``w · softplus(−x) = softplus(x) + (w − 1) · softplus(−x) − x`` for a positive, so the sum is
+    ``Σ_all softplus(x) + Σ_pos ((w − 1) · softplus(−x) − x)``: one dense ``n × n`` pass for the
+    logits, none for the labels (the positives are gathered, ``O(E)``).
+    """
     n = tf.shape(z, out_type=tf.int64)[0]
     loops = tf.range(n)
     keys = _keys(tf.concat([edges, tf.stack([loops, loops], axis=1)], axis=0), n)
-    labels = tf.scatter_nd(tf.stack([keys // n, keys % n], axis=1),
-                           tf.ones_like(keys, tf.float32), tf.stack([n, n]))
     pairs, ones = tf.cast(n * n, tf.float32), tf.cast(tf.size(keys), tf.float32)
-    logits = tf.matmul(z, z, transpose_b=True)
-    weighted = tf.nn.weighted_cross_entropy_with_logits(labels, logits, (pairs - ones) / ones)
-    return pairs / (2.0 * (pairs - ones)) * tf.reduce_mean(weighted)
+    positives = pair_logits(z, tf.stack([keys // n, keys % n], axis=1))
+    weight = (pairs - ones) / ones
+    total = (tf.reduce_sum(tf.math.softplus(tf.matmul(z, z, transpose_b=True)))
+             + tf.reduce_sum((weight - 1.0) * tf.math.softplus(-positives) - positives))
+    return total / (2.0 * (pairs - ones))
 
 
 class GraphAutoEncoder(keras.Model):

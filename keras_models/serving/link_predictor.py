@@ -45,7 +45,8 @@ class LinkPredictor(tf.Module):
         """Node embeddings ``z = μ``, ``(n_nodes, latent)``, of the graph ``(x, edges)``."""
         n = tf.shape(x, out_type=tf.int64)[0]
         edges = _checked(edges, n, "edge endpoint(s)")
-        outputs = self.encoder([x, self.adjacency_from_edges(edges, n)], training=False)
+        outputs = self.encoder([tf.sparse.from_dense(x), self.adjacency_from_edges(edges, n)],
+                               training=False)
         return outputs[0] if self.variational else outputs
 
     def signatures(self):

@@ -67,9 +67,10 @@ def add_arguments(parser):
     train.add_argument("--reconstruction", choices=("all-pairs", "sampled"),
                        help="links: loss over all node pairs (the paper's; used if not given) "
                             "or over the edges and as many sampled non-edges")
-    train.add_argument("--raw-features", action="store_true",
-                       help="cora, citeseer, pubmed: the files' 0/1 features, not row-normalised "
-                            "(as the VGAE paper's code)")
+    train.add_argument("--raw-features", action=argparse.BooleanOptionalAction,
+                       help="cora, citeseer, pubmed: the files' 0/1 features (as the VGAE "
+                            "paper's code), or row-normalised ones; if not given, raw for vgae "
+                            "and row-normalised for the other models")
     train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
     add_flags(train, GraphTrainingConfig, defaults=False)
     add_strategy_argument(train)
@@ -83,10 +84,12 @@ def add_arguments(parser):
 
 def load(args):
     from pipelines.graph.datasets import load_graph
+    from trainers.graph.config import raw_features
 
     return load_graph(
         args.graph, data_dir=args.data_dir, features=args.features, labels=args.labels,
-        raw_features=getattr(args, "raw_features", False),
+        raw_features=raw_features(getattr(args, "model", None),
+                                  getattr(args, "raw_features", None)),
     )
 
 
@@ -123,9 +126,11 @@ def validate_task(args):
         for option in ("encoder", "reconstruction"):
             require(getattr(args, option) is None, f"--{option} goes with --task links; drop it")
     else:
-        for option in ("patience", "labels", "attention"):
-            require(getattr(args, option) is None,
-                    f"--{option} goes with --task nodes; drop it for link prediction")
+        for option in ("patience", "labels", "attention", "batch_size", "fanouts"):
+            require(getattr(args, option) is None, f"--{option.replace('_', '-')} goes with "
+                    "--task nodes; drop it for link prediction")
+        require(args.strategy == "default", f"--strategy {args.strategy} goes with --task nodes "
+                "(link prediction trains on one device); drop it")
 
 
 def validate_training(graph, args):

@@ -45,3 +45,15 @@ DEFAULTS = {
 # Link prediction (GAE, VGAE), as Kipf & Welling's code (tkipf/gae): Adam 0.01, 200 epochs, no
 # early stopping; the reconstruction loss over all node pairs (``graph_autoencoder``).
 LINK_DEFAULTS = {"learning_rate": 0.01, "epochs": 200, "reconstruction": "all-pairs"}
+
+# The models that read the Planetoid features as the files give them (0/1), as tkipf/gae does;
+# the others row-normalise them (``--raw-features`` / ``--no-raw-features`` override). The VGAE
+# needs the raw features (with row-normalised ones its μ starts far below the noise σ ⊙ ε); the
+# GAE ranks better row-normalised (docs/graphs.md, "Link prediction").
+RAW_FEATURES_MODELS = ("vgae",)
+
+
+def raw_features(model, flag=None):
+    """Whether ``model`` reads the Planetoid features raw: ``flag`` when given, else its
+    default (``RAW_FEATURES_MODELS``)."""
+    return model in RAW_FEATURES_MODELS if flag is None else flag

@@ -20,11 +20,11 @@ from pathlib import Path
 from keras_models.backend import keras, tf
 
 import numpy as np
-import scipy.sparse as sp
 
 from keras_models.models import graph_autoencoder
 from keras_models.serving.link_predictor import LinkPredictor
 from keras_models.utils.atomic import write_text
+from keras_models.utils.sparse_tensors import sparse_tensor
 from pipelines.graph.edge_split import split_edges
 from trainers.core.callbacks import StepProgress, standard_callbacks
 from trainers.core.export import SAVED_MODELS_ROOT, export_saved_model
@@ -50,11 +50,6 @@ class LinkResult:
     @property
     def seconds_per_epoch(self):
         return self.seconds / max(self.epochs, 1)
-
-
-def dense_features(graph):
-    """The node features as a dense float32 array (the encoders take dense features)."""
-    return graph.x.toarray() if sp.issparse(graph.x) else np.asarray(graph.x, np.float32)
 
 
 def pair_scores(model, inputs, pairs):
@@ -98,7 +93,7 @@ def fit_links(graph, model_name, seed, run_dir, *, encoder="gcn", learning_rate,
         variational=variational, reconstruction=reconstruction, seed=seed,
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    inputs = [tf.constant(dense_features(graph), tf.float32),
+    inputs = [sparse_tensor(graph.x),
               graph_autoencoder.preprocess(encoder, split.train_adjacency())]
     data = tf.data.Dataset.from_tensors(((*inputs, tf.constant(split.train_edges)),))
     callbacks = [ValidationRanking(inputs, split), *standard_callbacks(run_dir, backup=False),

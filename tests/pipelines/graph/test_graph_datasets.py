@@ -186,3 +186,22 @@ def test_a_class_without_train_nodes_is_warned_about(tmp_path, capsys):
     (tmp_path / "l.txt").write_text("a red train\nb red val\nc blue test\nd blue train\n")
     load_graph(str(tmp_path / "g.txt"), labels=tmp_path / "l.txt")
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("flags, raw", [
+    (["--task", "links", "--model", "vgae"], True),  # the VGAE's default: the paper code's 0/1
+    (["--task", "links", "--model", "gae"], False),
+    (["--model", "gcn"], False),
+    (["--task", "links", "--model", "vgae", "--no-raw-features"], False),
+    (["--task", "links", "--model", "gae", "--raw-features"], True),
+])
+def test_each_model_reads_its_default_features_unless_told(tmp_path, flags, raw):
+    from trainers.cli import build_parser
+    from trainers.graph.command import load
+
+    allx, tx, _ = write_planetoid(tmp_path / "planetoid")
+    args = build_parser().parse_args(
+        ["graph", "train", "--graph", "cora", "--data-dir", str(tmp_path / "planetoid"), *flags]
+    )
+    features = np.vstack([allx.toarray(), tx.toarray()[::-1]])
+    assert np.array_equal(load(args).x.toarray(), features) == raw

@@ -12,12 +12,12 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from keras_models.utils.sparse_tensors import sparse_tensor
 from pipelines.graph.datasets import karate_graph
 from pipelines.graph.edge_split import undirected_edges
 from trainers.cli import main
 from trainers.graph.config import DEFAULTS
 from trainers.graph.link_metrics import average_precision, roc_auc, roc_curve
-from trainers.graph.links import dense_features
 from trainers.graph.train import export_graph_model, fit_one, model_inputs
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -92,7 +92,7 @@ def _reference(export, graph, queries, k):
     from keras_models.models.graph_autoencoder import gcn_filter
 
     encoder = tf.saved_model.load(str(export)).encoder
-    z = encoder([tf.constant(dense_features(graph)), gcn_filter(graph.a)], training=False).numpy()
+    z = encoder([sparse_tensor(graph.x), gcn_filter(graph.a)], training=False).numpy()
     logits = z[queries] @ z.T
     for row, node in enumerate(queries):
         logits[row, graph.a[node].indices] = -np.inf
@@ -111,7 +111,7 @@ def test_link_export_serves_scores_and_recommendations_in_a_fresh_process(
     pairs = np.array([[0, 1], [0, 33], [5, 16], [12, 12]])
     expected = 1 / (1 + np.exp(-(z[pairs[:, 0]] * z[pairs[:, 1]]).sum(axis=1)))
     edges = undirected_edges(graph.a)
-    np.savez(tmp_path / "case.npz", x=dense_features(graph), edges=edges, pairs=pairs,
+    np.savez(tmp_path / "case.npz", x=graph.x.toarray(), edges=edges, pairs=pairs,
              expected=expected,
              queries=queries, top=top, top_scores=top_scores)
     fresh_python(f"""
@@ -197,7 +197,7 @@ def test_ggnn_classifies_karate_and_exports(tmp_path, fresh_python):
     assert result.test_accuracy >= 15 / 18 and result.train_accuracy == 1.0
     export = export_graph_model(model, "ggnn", "ggnn-karate", root=tmp_path / "saved_models")
     expected = model(model_inputs(graph, "ggnn")).numpy()
-    np.savez(tmp_path / "case.npz", x=dense_features(graph), edges=undirected_edges(graph.a),
+    np.savez(tmp_path / "case.npz", x=graph.x.toarray(), edges=undirected_edges(graph.a),
              expected=expected)
     fresh_python(f"""
         import numpy as np
