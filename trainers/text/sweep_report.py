@@ -55,10 +55,13 @@ def summary_markdown(configs, names, results, options, mode):
     one_factor = mode == "one-factor"
     first = configs[0]
     corpus = first.text or first.tfds or "Python's language reference (built in)"
+    seeds = options["seed"]
+    several = len(seeds) > 1  # a std and a per-seed column only where there are several seeds
     lines = [
-        f"{len(configs)} runs ({mode}, seeds {', '.join(str(s) for s in options['seed'])}) on "
-        f"{corpus}. Held-out accuracy and bits per character on windows of `--seq-length` "
-        "characters of the held-out text (mean ± std over seeds); \"state carried\" reads the "
+        f"{len(configs)} runs ({mode}, seed{'s' if several else ''} "
+        f"{', '.join(str(s) for s in seeds)}) on {corpus}. Held-out accuracy and bits per "
+        "character on windows of `--seq-length` characters of the held-out text"
+        f"{' (mean ± std over seeds)' if several else ''}; \"state carried\" reads the "
         "held-out text with the state carried along.",
         "",
     ]
@@ -67,7 +70,8 @@ def summary_markdown(configs, names, results, options, mode):
     if shared:
         lines += [f"Shared by every run: {', '.join(shared)}.", ""]
     header = [*(["varies"] if one_factor else []), *(f"`--{label(f)}`" for f in fields),
-              "held-out accuracy", f"per seed ({' / '.join(str(s) for s in options['seed'])})",
+              "held-out accuracy",
+              *([f"per seed ({' / '.join(str(s) for s in seeds)})"] if several else []),
               "bits per character", "state carried",
               "steps", "train s"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -81,7 +85,9 @@ def summary_markdown(configs, names, results, options, mode):
         steps = " / ".join(str(r.get("steps", "-")) for _, r in runs)
         row = [*([_varies(setting, base)] if one_factor else []),
                *(_value(setting[f]) for f in fields),
-               f"{accuracy:.4f} ± {accuracy_std:.4f}", per_seed, f"{bits:.3f} ± {bits_std:.3f}",
+               f"{accuracy:.4f}" + (f" ± {accuracy_std:.4f}" if several else ""),
+               *([per_seed] if several else []),
+               f"{bits:.3f}" + (f" ± {bits_std:.3f}" if several else ""),
                f"{stream:.4f}", steps, f"{seconds:.0f}"]
         lines.append("| " + " | ".join(row) + " |")
     scored = [(mean_std(runs, "val_accuracy")[0], setting) for setting, runs in groups]
@@ -132,7 +138,8 @@ def plot_against_settings(configs, names, results, options, mode, out_dir):
             x, mean, std = np.array([(position(s[field]), *mean_std(runs, key))
                                      for s, runs in through_base], dtype=float).T
             ax.errorbar(x, mean, yerr=std, marker="o", capsize=4,
-                        label="others at the base (mean ± std over seeds)")
+                        label="others at the base" + (" (mean ± std over seeds)"
+                                                      if len(options["seed"]) > 1 else ""))
             if numeric and min(values) > 0 and max(values) / min(values) >= 10:
                 ax.set_xscale("log")
             if not numeric:

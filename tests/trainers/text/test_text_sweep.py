@@ -129,7 +129,9 @@ def test_ctrl_c_then_the_same_command_resumes_and_the_sweep_logs_hparams(
     assert not (tmp_path / "saved_models").exists()  # exports only with --export
 
     summary = (sweep_dir / "summary.md").read_text()
-    assert f"| lr | 0.01 | {results[1]['val_accuracy']:.4f} ± 0.0000 |" in summary
+    row = (f"| lr | 0.01 | {results[1]['val_accuracy']:.4f} | "  # one seed: no std, no per seed
+           f"{results[1]['val_bits_per_character']:.3f} | ")
+    assert row in summary and "±" not in summary
     for name in ("against_lr.png", "wall_time.png"):
         assert (sweep_dir / name).read_bytes()[:4] == PNG
 
