@@ -28,7 +28,7 @@ FIXED_FIELDS = (*SOURCE_FIELDS, "strip_gutenberg")  # one corpus per sweep
 REPLICATE = ("seed",)
 # The report's study (2.1a): learning rate, sequence length, layers and units varied one at a time
 # around the 2 × 256 model at lr 2e-3 and sequence 30 (the first values: the base). Its 9 runs at
-# 2500 steps take about an hour with --jobs 2 on 2 cores; docs/text.md gives the full length.
+# 2500 steps: 9 100 s of training in all, 91 min with --jobs 2 on 2 shared cores (docs/text.md).
 PRESETS = {
     "report": {
         "mode": "one-factor",
@@ -59,7 +59,7 @@ def add_arguments(parser):
                         "of each setting as the base, then each other value one at a time")
     parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
                         help="report: the report's one-factor study of --lr, --seq-length, "
-                        "--layers and --units at 2500 steps (about an hour with --jobs 2 on 2 "
+                        "--layers and --units at 2500 steps (about 1.5 hours with --jobs 2 on 2 "
                         "cores); flags given override it")
     parser.add_argument("--jobs", type=int, default=1,
                         help="train this many runs at once, each in a process of its own with "
