@@ -55,6 +55,7 @@ NON_FINITE_LOGITS = (
 )
 UTF8_BYTES = 4  # at most, per character
 PROMPT_CHUNK = 128  # most characters per chunk of the prompt pass of a plain LSTM stack
+UNROLL = 8  # characters per iteration of the generation loop without stop strings
 
 PROMPT = tf.TensorSpec([None], tf.string, name="prompt")
 LENGTH = tf.TensorSpec(None, tf.int32, name="length")
@@ -290,30 +291,51 @@ class CharGenerator(tf.Module):
         t)``; with ``stops`` (``_stop_ids``), a row also ends after its first stop string.
 
         Returns ids ``[batch, steps]``, each row's length, whether it stopped, the final states.
+        Without ``stops``, one loop iteration runs ``UNROLL`` steps (the loop's own ops per
+        iteration cost as much as a step's), then a second loop the last ``steps mod UNROLL``.
         """
         batch = tf.shape(lengths)[0]
         total = tf.maximum(tf.reduce_max(lengths), 1)  # one (empty) step for an empty batch
 
-        def step(t, states, ids):
+        def step(t, states):
             next_ids = choose(steps.logits(states[-1][0]), t)
             x, new_states = steps.embed(next_ids), []
             for index, state in enumerate(states):
                 x, state = steps.layer(index, x, state)
                 new_states.append(state)
-            return next_ids, new_states, ids.write(t, next_ids)
+            return next_ids, new_states
+
+        def run(start, stop, count, states):
+            """Steps ``[start, stop)``, ``count`` per iteration: the states, ids ``[steps,
+            batch]``."""
+            def body(t, states, ids):
+                chosen = []
+                for offset in range(count):
+                    next_ids, states = step(t + offset, states)
+                    chosen.append(next_ids)
+                return t + count, states, ids.write((t - start) // count, tf.stack(chosen))
+
+            ids = tf.TensorArray(tf.int32, size=(stop - start) // count,
+                                 element_shape=[count, None])
+            _, states, ids = tf.while_loop(lambda t, *_: t < stop, body, (start, states, ids))
+            # concat() of an empty list fails: its element shape is not fully known
+            return states, tf.cond(stop > start, ids.concat, lambda: tf.zeros([0, batch], tf.int32))
+
+        if stops is None:
+            whole = total // UNROLL * UNROLL
+            states, unrolled = run(0, whole, UNROLL, states)
+            states, rest = run(whole, total, 1, states)
+            ids = tf.transpose(tf.concat([unrolled, rest], 0))
+            return ids, lengths, tf.zeros([batch], tf.bool), states
 
         ids = tf.TensorArray(tf.int32, size=total)
-        if stops is None:
-            _, states, ids = tf.while_loop(
-                lambda t, *_: t < total, lambda t, s, i: (t + 1, *step(t, s, i)[1:]),
-                (0, states, ids))
-            return tf.transpose(ids.stack()), lengths, tf.zeros([batch], tf.bool), states
 
         stop_ids, valid = stops
         width, beyond_stop = tf.shape(stop_ids)[2], stop_ids < 0
 
         def body(t, states, ids, recent, ended, kept, stopped):
-            next_ids, states, ids = step(t, states, ids)
+            next_ids, states = step(t, states)
+            ids = ids.write(t, next_ids)
             recent = tf.concat([next_ids[:, None], recent], axis=1)[:, :width]
             matches = tf.reduce_all((recent[:, None, :] == stop_ids) | beyond_stop, axis=-1)
             hit = tf.reduce_any(matches & valid, axis=-1) & ~ended
