@@ -77,6 +77,34 @@ def _first_true(flags):
     return tf.argmax(tf.concat([tf.cast(flags, tf.int32), [1]], 0), output_type=tf.int32)
 
 
+def _in_blocks(step, start, stop, carried, empty):
+    """Run ``output, carried = step(t, carried)`` for ``t`` in ``[start, stop)``: ``UNROLL``
+    steps per iteration of one loop, then the remaining ``(stop − start) mod UNROLL`` one per
+    iteration of a second (a loop's own ops per iteration cost about as much as a step's).
+
+    Returns the final ``carried`` and the outputs stacked, ``[stop − start, ...]``; ``empty`` is
+    the zero-step result, ``[0, ...]`` (the stack of no outputs has no known shape).
+    """
+    def run(begin, end, count, carried):
+        def body(t, carried, outputs):
+            chosen = []
+            for offset in range(count):
+                output, carried = step(t + offset, carried)
+                chosen.append(output)
+            return t + count, carried, outputs.write((t - begin) // count, tf.stack(chosen))
+
+        outputs = tf.TensorArray(empty.dtype, size=(end - begin) // count,
+                                 element_shape=[count, *empty.shape[1:]])
+        _, carried, outputs = tf.while_loop(lambda t, *_: t < end, body,
+                                            (begin, carried, outputs))
+        return carried, tf.cond(end > begin, outputs.concat, lambda: empty)
+
+    middle = start + (stop - start) // UNROLL * UNROLL
+    carried, unrolled = run(start, middle, UNROLL, carried)
+    carried, rest = run(middle, stop, 1, carried)
+    return carried, tf.concat([unrolled, rest], 0)
+
+
 class CharGenerator(tf.Module):
     """Generates text with a ``CharModel``; ``vocabulary_path`` is its vocabulary file, ``limits``
     the ``ServingLimits`` of the export.
@@ -254,18 +282,17 @@ class CharGenerator(tf.Module):
                              tf.minimum(size, prompt_steps - start), 0)
             z = steps.sequence_inputs(index, x)  # [characters, 4H, batch]
 
-            def body(j, h, c, outputs):
+            def step(j, state):
+                h, c = state
                 new_h, new_c = steps.cell(z[j] + steps.recurrent(index, h), c)
                 if masked:
                     active = start + j < lengths
                     new_h, new_c = steps.select(active, new_h, h), steps.select(active, new_c, c)
-                return j + 1, new_h, new_c, outputs.write(j, new_h)
+                return new_h, (new_h, new_c)
 
-            outputs = tf.TensorArray(tf.float32, size=count, element_shape=state[0].shape)
-            _, h, c, outputs = tf.while_loop(lambda j, *_: j < count, body, (0, *state, outputs))
-            units = state[0].shape[0]
-            stacked = tf.cond(count > 0, outputs.stack, lambda: tf.zeros([0, units, batch]))
-            return stacked, (h, c)
+            state, outputs = _in_blocks(step, 0, count, state,
+                                        tf.zeros([0, state[0].shape[0], batch]))
+            return outputs, state
 
         def run(masked):
             def body(k, states, carried):
@@ -291,8 +318,7 @@ class CharGenerator(tf.Module):
         t)``; with ``stops`` (``_stop_ids``), a row also ends after its first stop string.
 
         Returns ids ``[batch, steps]``, each row's length, whether it stopped, the final states.
-        Without ``stops``, one loop iteration runs ``UNROLL`` steps (the loop's own ops per
-        iteration cost as much as a step's), then a second loop the last ``steps mod UNROLL``.
+        Without ``stops``, the steps run ``UNROLL`` per loop iteration (``_in_blocks``).
         """
         batch = tf.shape(lengths)[0]
         total = tf.maximum(tf.reduce_max(lengths), 1)  # one (empty) step for an empty batch
@@ -305,28 +331,10 @@ class CharGenerator(tf.Module):
                 new_states.append(state)
             return next_ids, new_states
 
-        def run(start, stop, count, states):
-            """Steps ``[start, stop)``, ``count`` per iteration: the states, ids ``[steps,
-            batch]``."""
-            def body(t, states, ids):
-                chosen = []
-                for offset in range(count):
-                    next_ids, states = step(t + offset, states)
-                    chosen.append(next_ids)
-                return t + count, states, ids.write((t - start) // count, tf.stack(chosen))
-
-            ids = tf.TensorArray(tf.int32, size=(stop - start) // count,
-                                 element_shape=[count, None])
-            _, states, ids = tf.while_loop(lambda t, *_: t < stop, body, (start, states, ids))
-            # concat() of an empty list fails: its element shape is not fully known
-            return states, tf.cond(stop > start, ids.concat, lambda: tf.zeros([0, batch], tf.int32))
-
         if stops is None:
-            whole = total // UNROLL * UNROLL
-            states, unrolled = run(0, whole, UNROLL, states)
-            states, rest = run(whole, total, 1, states)
-            ids = tf.transpose(tf.concat([unrolled, rest], 0))
-            return ids, lengths, tf.zeros([batch], tf.bool), states
+            states, ids = _in_blocks(step, 0, total, states,
+                                     tf.zeros([0, batch], tf.int32))
+            return tf.transpose(ids), lengths, tf.zeros([batch], tf.bool), states
 
         ids = tf.TensorArray(tf.int32, size=total)
 

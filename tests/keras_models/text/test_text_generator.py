@@ -248,6 +248,7 @@ def test_the_prompt_pass_in_chunks_equals_one_step_per_character(
     vocabulary_file, monkeypatch, layers
 ):
     monkeypatch.setattr(generator_module, "PROMPT_CHUNK", 3)  # several chunks per prompt
+    monkeypatch.setattr(generator_module, "UNROLL", 2)  # and a chunk's last step on its own
     tf.random.set_seed(1)
     model = CharModel(len(VOCABULARY) + 1, embedding_dim=8, units=16, num_layers=layers)
     generator = CharGenerator(model, vocabulary_file)
