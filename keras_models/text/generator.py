@@ -17,6 +17,11 @@ generate per row:
    with top-k/top-p; each with or without stop strings) and one ``tf.switch_case`` per request
    picks it, so no step pays for a mode its request does not use.
 
+The per-character loops of both (a chunk's pass of a plain LSTM layer, generation without stop
+strings) run ``UNROLL`` characters per loop iteration (``_in_blocks``): at batch 1 a loop's own
+ops per iteration (one per loop variable and captured weight) cost about as much as a step, so
+unrolled, a generated character runs about 37 ops of the graph instead of 84.
+
 The step functions (``keras_models/text/steps.py``) run every plain-LSTM stack feature-major with
 one product per layer per step; other cells run through their own Keras cells. The
 out-of-vocabulary id is never generated; prompt characters outside the vocabulary map to it. If
@@ -55,7 +60,7 @@ NON_FINITE_LOGITS = (
 )
 UTF8_BYTES = 4  # at most, per character
 PROMPT_CHUNK = 128  # most characters per chunk of the prompt pass of a plain LSTM stack
-UNROLL = 8  # characters per iteration of the generation loop without stop strings
+UNROLL = 8  # steps per loop iteration: generation without stop strings, the prompt pass
 
 PROMPT = tf.TensorSpec([None], tf.string, name="prompt")
 LENGTH = tf.TensorSpec(None, tf.int32, name="length")
