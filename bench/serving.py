@@ -6,15 +6,16 @@ Run by hand from the repository root, on an otherwise idle machine::
     .venv/bin/python bench/serving.py --quick                        # a smoke run (no timing)
 
 The model is the seed's size (vocabulary 84, embedding 128, 2 × 256 LSTM) with untrained weights
-(generation costs the same whatever the weights). The parent exports it once with this checkout's
-``CharGenerator`` and, for each ``--against REV``, once more with the generator of commit
-``REV`` (its modules of ``keras_models/text`` but the vocabulary, read from git), the same
-weights. Each measurement
-runs in a fresh process that imports only TensorFlow and loads an export with
-``tf.saved_model.load``, with TensorFlow's default threads and with one intra-op thread (what
-``tensorflow_model_server --tensorflow_intra_op_parallelism=1`` gives), alternating, ``--passes``
-processes each. A process measures (medians of ``--repeats`` calls of ``serving_default``, after
-a warm-up call):
+(generation costs the same whatever the weights), drawn after ``seed_everything(0)``: the same in
+every run. The parent stops if a second build from the seed gives other weights, and each child
+stops unless the export it loads holds exactly those weights (a digest of the arrays). The
+parent exports the model once with this checkout's ``CharGenerator`` and, for each ``--against
+REV``, once more with the generator of commit ``REV`` (its modules of ``keras_models/text`` but
+the vocabulary, read from git). Each measurement runs in a fresh process that imports only
+TensorFlow and loads an export with ``tf.saved_model.load``, with TensorFlow's default threads
+and with one intra-op thread (what ``tensorflow_model_server
+--tensorflow_intra_op_parallelism=1`` gives), alternating, ``--passes`` processes each. A process
+measures (medians of repeated calls of ``serving_default``, after a warm-up call):
 
 - batch 1, greedy: 1000 and 100 characters from the prompt "The ": characters/s and the cost
   ratio of 1000 to 100;
@@ -29,10 +30,13 @@ a warm-up call):
   in a NumPy loop: the sequential work no implementation of this 2 × 256 LSTM avoids at batch
   1, without any gate, loop or input product).
 
-``--write`` puts the table in docs/benchmarks.md (section "Serving").
+Below the table, one line per target and thread setting says whether this checkout's export met
+it in this run; a missed prompt target is set against the run's prompt floor, serial and with
+the layers side by side. ``--write`` puts both in docs/benchmarks.md (section "Serving").
 """
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -48,6 +52,9 @@ sys.path.insert(0, str(ROOT))
 VOCAB, EMBED, UNITS, LAYERS = 84, 128, 256, 2
 BATCH = 64
 LONG_PROMPT = 20_000
+# The targets of issue 19: batch-1 characters/s (both thread settings), the cost of 1000
+# characters over that of 100, batch 64 over the matmul floor, seconds to the first character.
+TARGET_RATE, TARGET_COST, TARGET_PER_FLOOR, TARGET_FIRST_CHARACTER = 8000, 11, 0.6, 0.5
 # The products of one character at batch 64: (rows, columns) of each weight matrix.
 PRODUCTS = [(4 * UNITS, EMBED), (4 * UNITS, UNITS), (4 * UNITS, 2 * UNITS), (VOCAB, UNITS)]
 FLOP_PER_CHARACTER = 2 * sum(rows * columns for rows, columns in PRODUCTS)
@@ -93,19 +100,49 @@ def previous_generator(rev, folder):
     return importlib.import_module(f"{package.name}.generator").CharGenerator
 
 
-def export_models(folder, against):
-    """``{style: export folder}`` of the seed-size model, same weights in each style."""
+def weights_digest(arrays):
+    """A digest of weight arrays that does not depend on their names or order: the same weights
+    in any export, or in the model, give the same digest."""
+    import numpy as np
+
+    digests = sorted(hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+                     for a in arrays)
+    return hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+
+
+def seeded_model():
+    """The benchmark's model, its weights drawn after ``seed_everything(0)``.
+
+    Keras' initialisers without a seed of their own draw their seeds from Python's ``random``,
+    which ``tf.random.set_seed`` leaves alone: only the seeding of all three generators makes the
+    weights the same in every process.
+    """
     from keras_models.backend import tf
 
     from keras_models.models.char_language_model import CharModel
+    from trainers.core.seeding import seed_everything
+
+    seed_everything(0)
+    model = CharModel(VOCAB, EMBED, UNITS, LAYERS)
+    model(tf.zeros((1, 1), tf.int32))
+    return model
+
+
+def export_models(folder, against):
+    """``{style: export folder}`` of the seed-size model, same weights in each style, and the
+    digest of those weights. Stops if building the model again gives other weights."""
     from keras_models.text.generator import CharGenerator
     from keras_models.text.vocabulary import write_vocabulary
     from trainers.core.export import export_saved_model
 
-    tf.random.set_seed(0)
     vocabulary = Path(folder) / "vocabulary.txt"
     write_vocabulary(vocabulary, [chr(32 + i) for i in range(VOCAB - 1)])
-    model = CharModel(VOCAB, EMBED, UNITS, LAYERS)
+    model = seeded_model()
+    digest = weights_digest(v.numpy() for v in model.variables)
+    again = weights_digest(v.numpy() for v in seeded_model().variables)
+    if again != digest:
+        sys.exit(f"the benchmark's model is not reproducible: weights {digest}, then {again} "
+                 "from the same seed")
     generator = CharGenerator(model, vocabulary)
     exports = {"this checkout": export_saved_model(
         generator, "new", signatures=generator.export_signatures(), root=folder)}
@@ -114,7 +151,7 @@ def export_models(folder, against):
         exports[f"{rev} (previous)"] = export_saved_model(
             previous, f"previous_{rev}", signatures={"serving_default": previous.serving_default},
             root=folder)
-    return exports
+    return exports, digest
 
 
 # ----- a child: one export, one thread setting
@@ -176,6 +213,12 @@ def child(args):
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     size = settings(args.quick)
+    reader = tf.train.load_checkpoint(str(Path(args.child) / "variables" / "variables"))
+    digest = weights_digest(reader.get_tensor(name) for name, dtype
+                            in reader.get_variable_to_dtype_map().items() if dtype.is_floating)
+    if digest != args.weights:
+        sys.exit(f"{args.child} holds other weights than the benchmark's model: {digest}, "
+                 f"expected {args.weights}")
     serve = tf.saved_model.load(args.child).signatures["serving_default"]
 
     def generate(prompts, length):
@@ -201,15 +244,60 @@ def child(args):
 # ----- the parent: processes, table
 
 
-def run_child(path, threads, quick):
-    command = [sys.executable, __file__, "--child", str(path), "--threads", str(threads)]
+def run_child(path, threads, quick, weights):
+    command = [sys.executable, __file__, "--child", str(path), "--threads", str(threads),
+               "--weights", weights]
     command += ["--quick"] if quick else []
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode:
+        sys.exit(f"the measuring process of {path} failed: "
+                 f"{(done.stderr.strip().splitlines() or ['no message'])[-1]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def markdown(results, size):
+def verdicts(results, prompt_length):
+    """One line per target and thread setting of this checkout's export, from the medians of
+    this run; a missed prompt target says where it stands against the run's prompt floor."""
+    lines, met = [], {True: "met", False: "missed"}
+    for (style, threads), runs in results.items():
+        if style != "this checkout":
+            continue
+        median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        name = "default threads" if threads == 0 else f"{threads} intra-op thread"
+        per_floor = median["batch"] / median["floor"]
+        lines += [
+            f"- {name}: batch 1 ≥ {TARGET_RATE:,} characters/s: {median['batch1']:,.0f}, "
+            f"{met[median['batch1'] >= TARGET_RATE]}; 1000 characters ≤ {TARGET_COST}× the cost "
+            f"of 100: {median['cost_ratio']:.1f}×, {met[median['cost_ratio'] <= TARGET_COST]}; "
+            f"batch {BATCH} ≥ {TARGET_PER_FLOOR} of the floor: {per_floor:.2f}, "
+            f"{met[per_floor >= TARGET_PER_FLOOR]}.",
+            f"- {name}: " + prompt_verdict(median["first_character"], median["prompt_floor"],
+                                           prompt_length),
+        ]
+    return lines
+
+
+def prompt_verdict(first, floor, length):
+    """The first character of a ``length``-character prompt after ``first`` seconds against the
+    target, and a missed target against the prompt floor ``floor`` (serial) and the floor with
+    the layers side by side on the machine's cores."""
+    target = TARGET_FIRST_CHARACTER
+    text = (f"first character of the {length:,}-character prompt ≤ {target} s: "
+            f"{first:.3f} s, {'met' if first <= target else 'missed'}")
+    if first <= target:
+        return text + "."
+    side_by_side = floor / min(LAYERS, os.cpu_count() or 1)
+    where = ("below the floor even with the layers side by side" if target < side_by_side
+             else "below the serial floor, above the floor with the layers side by side"
+             if target < floor else "above the floor")
+    return (f"{text}; the target is {target / floor:.2f}× the prompt floor of this run "
+            f"({floor:.3f} s, the recurrent products one after the other) and "
+            f"{target / side_by_side:.2f}× that floor with the {LAYERS} layers side by side "
+            f"({side_by_side:.3f} s): {where}.")
+
+
+def markdown(results, size, weights):
     lines = [
         f"| export | threads | batch 1: characters/s ({size['long']}) | {size['long']} ÷ "
         f"{size['short']} cost | batch {size['batch']}: characters/s | floor characters/s | "
@@ -225,10 +313,11 @@ def markdown(results, size):
             f"{median['batch'] / median['floor']:.2f} | {median['first_character']:.3f} s | "
             f"{median['prompt_floor']:.3f} s | "
             f"{median['first_character'] / median['prompt_floor']:.2f} |")
-    lines += ["", f"Medians over {len(runs)} process(es) per row; targets: ≥ 8 000 characters/s "
-              "at batch 1 with both thread settings, 1000 characters ≤ 11× the cost of 100, "
-              "batch 64 ≥ 0.6 of the floor, first character of a 20 000-character prompt "
-              "≤ 0.5 s (the prompt floor: the recurrent products alone, one after the other)."]
+    lines += ["", f"Medians over {len(runs)} process(es) per row (the prompt floor: the "
+              "recurrent products alone, one after the other). The same weights in every export "
+              f"and process (digest {weights})."]
+    quick = "" if size["prompt"] == LONG_PROMPT else " (at the tiny sizes of --quick)"
+    lines += ["", f"Targets, this checkout{quick}:", "", *verdicts(results, size["prompt"])]
     return "\n".join(lines)
 
 
@@ -244,6 +333,7 @@ def main():
                         help="replace this result in docs/benchmarks.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick and args.write:
         parser.error("--quick is a smoke run; its figures are not results (drop --write)")
@@ -253,13 +343,14 @@ def main():
 
     load_at_start = load_average()
     with tempfile.TemporaryDirectory() as folder:
-        exports = export_models(folder, args.against)
+        exports, weights = export_models(folder, args.against)
         results = {(style, threads): [] for style in exports for threads in (0, 1)}
         for _ in range(args.passes):
             for style, threads in results:
-                results[style, threads].append(run_child(exports[style], threads, args.quick))
+                results[style, threads].append(
+                    run_child(exports[style], threads, args.quick, weights))
                 print(style, threads, results[style, threads][-1], flush=True)
-    text = markdown(results, settings(args.quick))
+    text = markdown(results, settings(args.quick), weights)
     print(text)
     if args.write:
         write_result("Serving", "serving", f"{provenance(load_at_start)}\n\n{text}")

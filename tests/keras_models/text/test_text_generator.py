@@ -248,6 +248,7 @@ def test_the_prompt_pass_in_chunks_equals_one_step_per_character(
     vocabulary_file, monkeypatch, layers
 ):
     monkeypatch.setattr(generator_module, "PROMPT_CHUNK", 3)  # several chunks per prompt
+    monkeypatch.setattr(generator_module, "UNROLL", 2)  # and a chunk's last step on its own
     tf.random.set_seed(1)
     model = CharModel(len(VOCABULARY) + 1, embedding_dim=8, units=16, num_layers=layers)
     generator = CharGenerator(model, vocabulary_file)
@@ -257,3 +258,21 @@ def test_the_prompt_pass_in_chunks_equals_one_step_per_character(
         state = generator.stream_start(tf.constant(batch))["state"].numpy()
         expected = [states_by_steps(model, prompt) for prompt in batch]
         np.testing.assert_allclose(state, expected, atol=2e-6)
+
+
+def test_generation_in_unrolled_steps_gives_the_text_and_states_of_one_step_per_character(
+    generator
+):
+    """Lengths below, at and past ``UNROLL`` steps per loop iteration: the text of the argmax
+    chain, and the states after prompt and text, both from ``CharModel.step``."""
+    prompts, unroll = ["ab c", ""], generator_module.UNROLL
+    start = generator.stream_start(tf.constant(prompts))["state"]
+    for length in (1, unroll - 1, unroll, 2 * unroll + 3):
+        out = generator.stream_next(state=start, length=tf.constant(length),
+                                    temperature=tf.constant(0.0), top_k=tf.constant(0),
+                                    top_p=tf.constant(1.0), seed=tf.constant(0, tf.int64))
+        texts = [s.decode() for s in out["generated"].numpy()]
+        assert texts == [greedy_by_steps(generator.model, p, length) for p in prompts]
+        expected = [states_by_steps(generator.model, prompt + text)
+                    for prompt, text in zip(prompts, texts, strict=True)]
+        np.testing.assert_allclose(out["state"].numpy(), expected, atol=2e-5)
