@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(VENV)/bin/seqgraph demo
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest --numprocesses 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
