@@ -2,8 +2,9 @@
 Geometric.
 
 For each dataset and model, ``--seeds`` runs with the paper's settings
-(``trainers.graph.config.LINK_DEFAULTS``: Adam 0.01, 200 epochs, the reconstruction loss over all
-node pairs; the features raw for the VGAE and row-normalised for the GAE,
+(``trainers.graph.config.LINK_DEFAULTS``: Adam 0.01 with ε = 1e-8 on ``√v̂`` as PyTorch's,
+``trainers.graph.links.link_optimizer``, 200 epochs, the reconstruction loss over all node
+pairs; the features raw for the VGAE and row-normalised for the GAE,
 ``trainers.graph.config.raw_features``) report the test ROC AUC and average precision (mean ±
 std, %), seconds per epoch and per run. With ``--pyg`` the same models run in PyTorch Geometric
 (``GAE``/``VGAE`` around two bias-free ``GCNConv`` layers of 32 and 16 units, the same all-pairs
