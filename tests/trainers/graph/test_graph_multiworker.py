@@ -10,14 +10,13 @@ command calls) in a file of its own.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
-from run_helpers import history_losses
+from run_helpers import free_ports, history_losses
 
 from keras_models.utils.errors import UsageError
 from trainers.graph.train import even_batches
@@ -46,18 +45,8 @@ DRIVER = textwrap.dedent(
 )
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_workers_train_a_sampled_graph_and_agree_on_the_weights(tmp_path):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     for index in range(2):
         cwd = tmp_path / f"worker{index}"
