@@ -2,6 +2,7 @@
 
 import csv
 import random
+import socket
 from pathlib import Path
 
 MEMORY = ["memory", "--cells", "lstm", "--lengths", "2", "--seeds", "1", "--steps", "20",
@@ -29,3 +30,14 @@ def history_losses(root, task=""):
     """The training-loss column of that ``history.csv``."""
     with open(history_file(root, task), newline="") as f:
         return [float(row["loss"]) for row in csv.DictReader(f)]
+
+
+def free_ports(n):
+    """``n`` TCP ports on localhost that were free a moment ago (for local TF_CONFIG clusters)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

@@ -196,6 +196,20 @@ def shard_by_data(dataset):
     return dataset.with_options(options)
 
 
+def whole_elements_per_replica(strategy, make_dataset):
+    """``make_dataset()`` distributed whole: each replica takes one element per step, each input
+    pipeline (one per worker) every ``num_input_pipelines``-th element.
+
+    For datasets whose elements are not batches along their first axis (a sampled subgraph:
+    ``(n_sampled, …)`` tensors that belong together); ``fit``'s own distribution would split
+    each element across the replicas. Under the default strategy, the dataset itself.
+    """
+    def per_pipeline(context):
+        return make_dataset().shard(context.num_input_pipelines, context.input_pipeline_id)
+
+    return strategy.distribute_datasets_from_function(per_pipeline)
+
+
 def split_cpu(devices):
     """Split the CPU into ``devices`` logical devices (for trying ``mirrored`` without GPUs).
 

@@ -24,10 +24,11 @@ import numpy as np
 from keras_models.models import gat, gcn, ggnn
 from keras_models.serving.node_classifier import serving_signatures
 from keras_models.utils.atomic import write_text
+from keras_models.utils.errors import UsageError
 from keras_models.utils.sparse_tensors import sparse_tensor
 from pipelines.graph.sampling import sampled_batches
 from trainers.core.callbacks import standard_callbacks
-from trainers.core.distribute import shard_by_data
+from trainers.core.distribute import whole_elements_per_replica
 from trainers.core.export import SAVED_MODELS_ROOT, export_saved_model
 from trainers.core.run_folders import new_run_dir, write_config
 from trainers.core.seeding import seed_everything
@@ -94,26 +95,49 @@ def _fit_full_batch(model, graph, inputs, learning_rate, epochs, callbacks):
     return trainer.fit(data, steps_per_epoch=1, epochs=epochs, callbacks=callbacks, verbose=0)
 
 
+def even_batches(n_nodes, batch_size, replicas):
+    """``(size, count)``: batches of at most ``batch_size`` of ``n_nodes`` nodes whose count is a
+    multiple of ``replicas``, so every replica takes part in every validation step."""
+    fewest = -(-n_nodes // batch_size)
+    if fewest % replicas == 0:
+        return batch_size, fewest
+    for count in range(-(-fewest // replicas) * replicas, n_nodes + 1, replicas):
+        size = -(-n_nodes // count)
+        if -(-n_nodes // size) == count:
+            return size, count
+    raise UsageError(f"{n_nodes} validation node(s) cannot be shared among {replicas} replicas; "
+                     "train on fewer replicas")
+
+
 def _fit_sampled(model, graph, model_name, seed, strategy, *, learning_rate, epochs, callbacks,
                  batch_size, fanouts):
-    """Mini-batches of sampled neighbourhoods of the training nodes, validated likewise."""
+    """Mini-batches of sampled neighbourhoods of the training nodes, validated likewise.
+
+    Each replica trains on whole sampled subgraphs of ``batch_size`` seeds, one per step (the
+    weights make the summed loss the mean over the step's seeds, ``sampled_batches``); an epoch
+    is one pass over the training nodes, and the validation nodes are split into a multiple of
+    the replica count of batches.
+    """
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.CategoricalCrossentropy(reduction="sum"),
         weighted_metrics=["acc", keras.metrics.CategoricalCrossentropy(name="ce")],
     )
+    replicas = strategy.num_replicas_in_sync
 
-    def batches(mask, shuffle):
-        return shard_by_data(sampled_batches(
+    def batches(mask, size, shuffle):
+        # Repeated, so one iterator serves every epoch (a new one costs more than a few batches).
+        return whole_elements_per_replica(strategy, lambda: sampled_batches(
             graph, np.flatnonzero(mask), MODELS[model_name].preprocess_tf,
-            batch_size=batch_size, fanouts=fanouts, seed=seed, shuffle=shuffle,
-            replicas=strategy.num_replicas_in_sync,
-        ))
+            batch_size=size, fanouts=fanouts, seed=seed, shuffle=shuffle, replicas=replicas,
+        ).repeat())
 
-    # Repeated, so one iterator serves every epoch (a new one costs more than a few batches).
-    steps = -(-int(graph.mask_tr.sum()) // batch_size)
-    return model.fit(batches(graph.mask_tr, True).repeat(), steps_per_epoch=steps,
-                     validation_data=batches(graph.mask_va, False), epochs=epochs,
+    train_batches = -(-int(graph.mask_tr.sum()) // batch_size)
+    val_size, val_batches = even_batches(int(graph.mask_va.sum()), batch_size, replicas)
+    return model.fit(batches(graph.mask_tr, batch_size, True),
+                     steps_per_epoch=-(-train_batches // replicas),
+                     validation_data=batches(graph.mask_va, val_size, False),
+                     validation_steps=val_batches // replicas, epochs=epochs,
                      callbacks=callbacks, verbose=0)
 
 

@@ -10,13 +10,12 @@ check that two runs give identical curves value for value.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from run_helpers import MEMORY, TEXT, history_losses, write_corpus
+from run_helpers import MEMORY, TEXT, free_ports, history_losses, write_corpus
 
 TEXT_RUN = [*TEXT, "--no-export"]  # exports are checked on the memory runs (faster)
 
@@ -77,18 +76,8 @@ def test_mirrored_on_two_cpus_matches_one_device_and_learns(single_and_mirrored,
     assert len(mirrored) == len(single) and mirrored[-1] < mirrored[0]
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_workers_on_localhost(tmp_path, single_and_mirrored):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     for index in range(2):
         cwd, scratch = tmp_path / f"worker{index}", tmp_path / f"tmp{index}"
