@@ -16,8 +16,6 @@ docs/benchmarks.md; the figures are copied to docs/figures/.
 """
 
 import argparse
-import os
-import platform
 import shutil
 import sys
 import time
@@ -26,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import write_result  # noqa: E402
+from bench.results import load_average, provenance, write_result  # noqa: E402
 from trainers.core import runtime  # noqa: E402
 from trainers.memory import command as memory_command  # noqa: E402
 from trainers.memory.config import TENSORFLOW_ENVIRONMENT  # noqa: E402
@@ -58,32 +56,23 @@ def generation_rates(batch_size=256, seconds=2.0):
     return rows
 
 
-def machine():
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}; load average at the end {load}")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     memory_command.add_arguments(parser)
     parser.add_argument("--generation-only", action="store_true")
     args = parser.parse_args(argv)
-    command = "python bench/memory.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    start_load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    load_at_start = load_average()
 
     runtime.load_tensorflow(False, TENSORFLOW_ENVIRONMENT)
     from keras_models.backend import tf
 
     rows = generation_rates()
-    lines = [f"### {time.strftime('%Y-%m-%d %H:%M')} UTC: `{command}`", "",
-             f"Machine: {machine()}; load average at the start {start_load}. "
-             f"TensorFlow {tf.__version__}.", "",
-             "Data generation, batches of 256:", "",
+    lines = ["Data generation, batches of 256:", "",
              "| task | L | NumPy examples/s | tf.data examples/s |", "|---|---|---|---|"]
     lines += [f"| {t} | {n} | {a:,.0f} | {b:,.0f} |" for t, n, a, b in rows]
     if not args.generation_only:
         lines += ["", *grid_section(args)]
+    lines = [f"{provenance(load_at_start)} TensorFlow {tf.__version__}.", "", *lines]
     write_result("Sequence memory", "memory-generation" if args.generation_only else
                  f"memory-{args.preset}", "\n".join(lines))
     print("\n".join(lines))
