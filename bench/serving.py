@@ -256,6 +256,11 @@ def run_child(path, threads, quick, weights):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def medians(runs):
+    """``{measure: median over the runs}`` of the children's results for one row."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
 def verdicts(results, prompt_length):
     """One line per target and thread setting of this checkout's export, from the medians of
     this run; a missed prompt target says where it stands against the run's prompt floor."""
@@ -263,7 +268,7 @@ def verdicts(results, prompt_length):
     for (style, threads), runs in results.items():
         if style != "this checkout":
             continue
-        median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        median = medians(runs)
         name = "default threads" if threads == 0 else f"{threads} intra-op thread"
         per_floor = median["batch"] / median["floor"]
         lines += [
@@ -306,7 +311,7 @@ def markdown(results, size, weights):
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (style, threads), runs in results.items():
-        median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        median = medians(runs)
         lines.append(
             f"| {style} | {'default' if threads == 0 else threads} | {median['batch1']:,.0f} | "
             f"{median['cost_ratio']:.1f}× | {median['batch']:,.0f} | {median['floor']:,.0f} | "

@@ -47,6 +47,11 @@ def _varies(setting, base):
     return ", ".join(differing) or "base"
 
 
+def _several_seeds(options):
+    """Whether the sweep has more than one seed: a std and a per-seed column only then."""
+    return len(options["seed"]) > 1
+
+
 def summary_markdown(configs, names, results, options, mode):
     """The summary table (see the module docstring) and the best setting."""
     groups = group_runs(configs, names, results, options)
@@ -56,7 +61,7 @@ def summary_markdown(configs, names, results, options, mode):
     first = configs[0]
     corpus = first.text or first.tfds or "Python's language reference (built in)"
     seeds = options["seed"]
-    several = len(seeds) > 1  # a std and a per-seed column only where there are several seeds
+    several = _several_seeds(options)
     lines = [
         f"{len(configs)} runs ({mode}, seed{'s' if several else ''} "
         f"{', '.join(str(s) for s in seeds)}) on {corpus}. Held-out accuracy and bits per "
@@ -139,7 +144,7 @@ def plot_against_settings(configs, names, results, options, mode, out_dir):
                                      for s, runs in through_base], dtype=float).T
             ax.errorbar(x, mean, yerr=std, marker="o", capsize=4,
                         label="others at the base" + (" (mean ± std over seeds)"
-                                                      if len(options["seed"]) > 1 else ""))
+                                                      if _several_seeds(options) else ""))
             if numeric and min(values) > 0 and max(values) / min(values) >= 10:
                 ax.set_xscale("log")
             if not numeric:
