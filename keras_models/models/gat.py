@@ -27,6 +27,8 @@ from keras_models.layers.sparse_dropout import SparseInputDropout
 from keras_models.utils.sparse_tensors import sparse_tensor
 
 PAPER_L2 = 2.5e-4
+# Layers that aggregate over the adjacency: a node's output depends on its 2-hop neighbourhood.
+RECEPTIVE_HOPS = 2
 
 
 def preprocess(a):

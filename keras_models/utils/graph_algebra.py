@@ -8,7 +8,9 @@ For an adjacency ``A`` (``n × n``, SciPy sparse or dense):
 - after ``k`` layers node ``t`` has seen node ``s`` iff ``(Ã^k)_ts > 0``, so the propagation
   depth from ``s`` to ``t`` is the smallest such ``k``, the shortest-path distance
   (``propagation_depths`` for every pair, ``depths_from`` one source, ``propagation_depth``
-  one pair).
+  one pair);
+- the nodes whose features reach a set of nodes within ``k`` layers (``receptive_field``): a
+  model of ``k`` layers gives those nodes the same outputs on the subgraph they induce.
 
 A sparse ``A`` gives sparse (CSR) results in ``O(n + edges)`` memory; only
 ``propagation_depths``, an ``n × n`` table by definition, is dense (for small graphs).
@@ -74,3 +76,19 @@ def propagation_depth(a, source, target):
     """Fewest GCN layers for ``source``'s features to reach ``target`` (None if never)."""
     depth = depths_from(a, source)[target]
     return None if depth == UNREACHABLE else int(depth)
+
+
+def receptive_field(a, nodes, hops):
+    """The nodes whose features reach ``nodes`` within ``hops`` layers, sorted: every ``s`` with
+    ``(Ã^hops)_ts > 0`` for some ``t`` in ``nodes`` (``nodes`` themselves included).
+
+    A model of ``hops`` layers that aggregates each node's row of ``A`` computes the same
+    outputs at ``nodes`` on the subgraph induced by these nodes (``a[field][:, field]``) as on
+    the whole graph: each layer's outputs are exact one hop less far out. ``O(n + edges)``.
+    """
+    a = sp.csr_matrix(a)
+    field = np.zeros(a.shape[0], dtype=bool)
+    field[np.asarray(nodes, dtype=np.int64)] = True
+    for _ in range(hops):
+        field[a[field].indices] = True  # the columns of the field's rows: one hop further
+    return np.flatnonzero(field)

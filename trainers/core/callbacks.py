@@ -7,6 +7,8 @@ from pathlib import Path
 
 from keras_models.backend import keras, tf
 
+import numpy as np
+
 from keras_models.utils.errors import TrainingDiverged, UsageError
 from trainers.core.distribute import chief_path
 from trainers.core.run_folders import BACKUP
@@ -32,7 +34,7 @@ def standard_callbacks(run_dir, *, backup=True):
     callbacks = [
         EpochSeconds(),
         StopOnNaN(),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
+        EpochTensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     if backup:
@@ -77,6 +79,55 @@ class EpochSeconds(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["seconds"] = time.perf_counter() - self.start
+
+
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' ``TensorBoard`` that writes the same events at less cost per epoch.
+
+    Keras writes an epoch's logs with one eager ``tf.summary.scalar`` per value; here one
+    ``tf.function`` (traced again only when the names change) writes them all: the same
+    events, ``epoch_<name>`` at step ``epoch`` as float32 (``tf.summary.scalar``'s dtype),
+    ``val_`` values in ``validation/``, the others (with the learning rate of a schedule and
+    ``steps_per_second`` when asked, as Keras adds them) in ``train/``. And Keras calls every
+    callback's batch hooks once any callback has one (``StopOnNaN``): its ``TensorBoard`` then
+    makes a ``batch_<name>`` scalar of every log after every batch, which with
+    ``update_freq="epoch"`` no writer receives; this one skips them. Each saves about 1 ms per
+    epoch (CPU time, one thread), where a full-batch Cora GAT epoch takes about 30 ms.
+    """
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._write_epoch = None  # the writers are new for every fit; so is the function
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq == "epoch" and not self._implements_train_batch_hooks():
+            return  # Keras would write batch_<name> scalars with no writer set: nothing
+        super().on_train_batch_end(batch, logs)
+
+    def _log_epoch_metrics(self, epoch, logs):
+        if not logs:
+            return
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        train = self._collect_learning_rate(train)
+        if self.write_steps_per_second:
+            train["steps_per_second"] = self._compute_steps_per_second()
+        val = {k[len("val_"):]: v for k, v in logs.items() if k.startswith("val_")}
+        if self._write_epoch is None:
+            self._write_epoch = tf.function(self._write_scalars)
+        self._write_epoch(
+            tuple(f"epoch_{k}" for k in train), np.array(list(train.values()), np.float32),
+            tuple(f"epoch_{k}" for k in val), np.array(list(val.values()), np.float32),
+            tf.constant(epoch, tf.int64),
+        )
+
+    def _write_scalars(self, train_names, train_values, val_names, val_values, step):
+        with tf.summary.record_if(True):
+            for writer, names, values in ((self._train_writer, train_names, train_values),
+                                          (self._val_writer, val_names, val_values)):
+                if names:
+                    with writer.as_default():
+                        for name, value in zip(names, tf.unstack(values), strict=True):
+                            tf.summary.scalar(name, value, step=step)
 
 
 class StopAfterMinutes(keras.callbacks.Callback):

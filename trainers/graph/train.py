@@ -25,6 +25,7 @@ from keras_models.models import gat, gcn, ggnn
 from keras_models.serving.node_classifier import serving_signatures
 from keras_models.utils.atomic import write_text
 from keras_models.utils.errors import UsageError
+from keras_models.utils.graph_algebra import receptive_field
 from keras_models.utils.sparse_tensors import sparse_tensor
 from pipelines.graph.sampling import sampled_batches
 from trainers.core.callbacks import standard_callbacks
@@ -67,6 +68,21 @@ def model_inputs(graph, model_name):
     return [sparse_tensor(graph.x), sparse_tensor(MODELS[model_name].preprocess(graph.a))]
 
 
+def training_subgraph(graph, model_name):
+    """``(inputs, y, weights)`` of the training step: for a model with ``RECEPTIVE_HOPS`` the
+    subgraph induced by the receptive field of the training nodes (the same loss and gradients,
+    ``full_batch``), else (or when the field is the whole graph) the whole graph."""
+    weights = mask_weights(graph.mask_tr)
+    hops = getattr(MODELS[model_name], "RECEPTIVE_HOPS", None)
+    a = MODELS[model_name].preprocess(graph.a)
+    nodes = (np.arange(graph.n_nodes) if hops is None
+             else receptive_field(a, np.flatnonzero(graph.mask_tr), hops))
+    if len(nodes) == graph.n_nodes:
+        return model_inputs(graph, model_name), graph.y, weights
+    inputs = [sparse_tensor(graph.x[nodes]), sparse_tensor(a[nodes][:, nodes])]
+    return inputs, graph.y[nodes], weights[nodes]
+
+
 def accuracy(probabilities, y, mask):
     """Fraction of the ``mask`` nodes whose most probable class is the labelled one."""
     hits = np.argmax(probabilities, axis=1) == np.argmax(y, axis=1)
@@ -82,15 +98,18 @@ def early_stopping(model_name, patience):
     )
 
 
-def _fit_full_batch(model, graph, inputs, learning_rate, epochs, callbacks):
-    """One compiled step per epoch on the whole graph (``FullBatchTraining``)."""
+def _fit_full_batch(model, graph, model_name, inputs, learning_rate, epochs, callbacks):
+    """One compiled step per epoch (``FullBatchTraining``): the training step on
+    ``training_subgraph``, the validation on the whole graph."""
     trainer = FullBatchTraining(model)
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
     # Adam's slots made now, not inside the first step: a tf.function that creates variables
     # is traced twice, and tracing is most of the first epoch (seconds; Cora's epochs, ms).
     trainer.optimizer.build(model.trainable_variables)
+    train_inputs, train_y, train_weights = training_subgraph(graph, model_name)
     data = tf.data.Dataset.from_tensors((
-        tuple(inputs), graph.y, mask_weights(graph.mask_tr), mask_weights(graph.mask_va),
+        tuple(train_inputs), train_y, train_weights,
+        tuple(inputs), graph.y, mask_weights(graph.mask_va),
     )).repeat()
     return trainer.fit(data, steps_per_epoch=1, epochs=epochs, callbacks=callbacks, verbose=0)
 
@@ -161,7 +180,8 @@ def fit_one(graph, model_name, seed, run_dir, *, learning_rate, epochs, patience
                                    learning_rate=learning_rate, epochs=epochs,
                                    callbacks=callbacks, batch_size=batch_size, fanouts=fanouts)
         else:
-            history = _fit_full_batch(model, graph, inputs, learning_rate, epochs, callbacks)
+            history = _fit_full_batch(model, graph, model_name, inputs, learning_rate, epochs,
+                                      callbacks)
     seconds = time.perf_counter() - start
     probabilities = model(inputs, training=False).numpy()
     result = SeedResult(

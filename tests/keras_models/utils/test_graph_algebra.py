@@ -15,6 +15,7 @@ from keras_models.utils.graph_algebra import (
     normalized_adjacency,
     propagation_depth,
     propagation_depths,
+    receptive_field,
     with_self_loops,
 )
 from pipelines.graph.datasets import example_graph, karate_graph
@@ -170,3 +171,19 @@ def test_gcn_has_no_biases_so_featureless_nodes_get_uniform_probabilities():
     a = tf.sparse.from_dense(tf.eye(4))
     probabilities = model([tf.sparse.from_dense(tf.zeros((4, 5))), a], training=False).numpy()
     np.testing.assert_allclose(probabilities, np.full((4, 3), 1 / 3), rtol=1e-6)
+
+
+@pytest.mark.parametrize("directed", [False, True])
+@pytest.mark.parametrize("hops", [0, 1, 2, 3])
+def test_receptive_field_is_every_node_within_that_many_layers(directed, hops):
+    """Reference: ``propagation_depths`` (``(Ã^k)_ts > 0`` grown layer by layer): ``s`` is in the
+    field of ``T`` iff ``0 <= depth[t, s] <= hops`` for some ``t`` in ``T``."""
+    rng = np.random.default_rng(hops)
+    a = sp.random(40, 40, density=0.04, random_state=hops, format="csr")
+    a = a if directed else a + a.T
+    nodes = rng.choice(40, size=3, replace=False)
+    depth = propagation_depths(a)[nodes]
+    expected = np.flatnonzero(((depth >= 0) & (depth <= hops)).any(axis=0))
+    field = receptive_field(a, nodes, hops)
+    np.testing.assert_array_equal(field, expected)
+    assert 3 <= len(field) < 40

@@ -14,7 +14,7 @@ import pytest
 from keras_models.utils.errors import TrainingDiverged, UsageError
 from trainers.core import distribute
 from trainers.core import run_folders as run_dir
-from trainers.core.callbacks import standard_callbacks
+from trainers.core.callbacks import EpochTensorBoard, StopOnNaN, standard_callbacks
 from trainers.core.seeding import seed_everything
 
 
@@ -124,6 +124,47 @@ def test_failure_marks_run_failed(tmp_path):
 
 def _fit(model, run, x, y, epochs):
     model.fit(x, y, batch_size=4, epochs=epochs, verbose=0, callbacks=standard_callbacks(run))
+
+
+def _scalar_events(log_dir):
+    """``(writer folder, tag, step, value, plugin)`` of every scalar event under ``log_dir``."""
+    events = []
+    for path in sorted(Path(log_dir).rglob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                events.append((path.parent.name, value.tag, event.step,
+                               float(tf.make_ndarray(value.tensor)),
+                               value.metadata.plugin_data.plugin_name))
+    return sorted(events)
+
+
+@pytest.mark.parametrize("steps_per_second", [False, True])
+def test_epoch_tensorboard_writes_the_events_keras_tensorboard_writes(tmp_path, steps_per_second):
+    """Reference: Keras' own ``TensorBoard`` beside ours in the same fit (the same logs), with
+    a learning-rate schedule (logged by Keras as ``learning_rate``), with and without
+    ``steps_per_second``, and the NaN guard, which makes Keras call the batch hooks."""
+    seed_everything(0)
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    model.compile(keras.optimizers.SGD(schedule), "mse", metrics=["mae"])
+    callbacks = [cls(str(tmp_path / name), write_graph=False,
+                     write_steps_per_second=steps_per_second)
+                 for cls, name in ((keras.callbacks.TensorBoard, "keras"),
+                                   (EpochTensorBoard, "ours"))]
+    with pytest.MonkeyPatch.context() as patch:  # the same steps per second in both
+        for callback in callbacks:
+            patch.setattr(callback, "_compute_steps_per_second", lambda: 4.0)
+        model.fit(x, x[:, :1], validation_data=(x, x[:, :1]), batch_size=8, epochs=3,
+                  verbose=0, callbacks=[StopOnNaN(), *callbacks])
+    timed = "batch_steps_per_second"  # per batch, by the wall clock: differs between the two
+    theirs, ours = ([e for e in _scalar_events(tmp_path / name) if e[1] != timed]
+                    for name in ("keras", "ours"))
+    epoch_tags = {e[1] for e in theirs if e[1].startswith("epoch_")}
+    per_second = {"epoch_steps_per_second"} if steps_per_second else set()
+    assert epoch_tags == {"epoch_loss", "epoch_mae", "epoch_learning_rate", *per_second}
+    assert sum(e[1].startswith("epoch_") for e in theirs) == 3 * (len(epoch_tags) + 2)
+    assert ours == theirs
 
 
 def test_nan_stops_and_keeps_last_good_backup(tmp_path):

@@ -2,20 +2,24 @@
 
 import json
 
-from keras_models.backend import keras
+from keras_models.backend import keras, tf
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from keras_models.models.gat import build_gat
 from pipelines.graph.datasets import example_graph, karate_graph
+from pipelines.graph.generated import sbm_graph
 from trainers.cli import main
 from trainers.graph.config import DEFAULTS
 from trainers.graph.train import (
     export_graph_model,
     fit_one,
+    mask_weights,
     model_inputs,
     train_seeds,
+    training_subgraph,
 )
 
 # Documented in the README: GCN on the karate split reaches at least 15 of the 18 test nodes.
@@ -43,6 +47,28 @@ def test_karate_gcn_reaches_the_documented_accuracy_deterministically(karate_gcn
     inputs = model_inputs(graph, "gcn")
     np.testing.assert_array_equal(model(inputs).numpy(), again_model(inputs).numpy())
     assert (tmp_path / "tensorboard").is_dir() and (tmp_path / "history.csv").is_file()
+
+
+def test_the_gat_trains_on_a_subgraph_with_the_loss_and_gradients_of_the_whole_graph():
+    """Reference: the training loss (weighted cross-entropy over the training nodes) and its
+    gradients computed on the whole graph, by the same GAT without dropout."""
+    graph = sbm_graph(300, degree=2, seed=0)
+    model = build_gat(graph.n_node_features, graph.n_labels, dropout=0.0, seed=0)
+
+    def loss_and_gradients(inputs, y, weights):
+        with tf.GradientTape() as tape:
+            p = model(inputs, training=True)
+            loss = tf.reduce_sum(weights * keras.losses.categorical_crossentropy(y, p))
+        return loss.numpy(), [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+
+    inputs, y, weights = training_subgraph(graph, "gat")
+    assert int(graph.mask_tr.sum()) < inputs[0].shape[0] < graph.n_nodes
+    ours, ours_gradients = loss_and_gradients(inputs, y, weights)
+    whole, whole_gradients = loss_and_gradients(
+        model_inputs(graph, "gat"), graph.y, mask_weights(graph.mask_tr))
+    np.testing.assert_allclose(ours, whole, rtol=1e-6)
+    for mine, theirs in zip(ours_gradients, whole_gradients, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-7)
 
 
 def test_upstream_spektral_layers_cannot_be_exported(tmp_path):
