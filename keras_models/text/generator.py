@@ -82,19 +82,22 @@ def _first_true(flags):
     return tf.argmax(tf.concat([tf.cast(flags, tf.int32), [1]], 0), output_type=tf.int32)
 
 
-def _in_blocks(step, start, stop, carried, empty):
-    """Run ``output, carried = step(t, carried)`` for ``t`` in ``[start, stop)``: ``UNROLL``
-    steps per iteration of one loop, then the remaining ``(stop − start) mod UNROLL`` one per
-    iteration of a second (a loop's own ops per iteration cost about as much as a step's).
+def _in_blocks(step, start, stop, carried, empty, inputs=None):
+    """Run ``output, carried = step(t, x, carried)`` for ``t`` in ``[start, stop)``, ``x`` the
+    row ``t − start`` of ``inputs`` (None without): ``UNROLL`` steps per iteration of one loop
+    (their rows of ``inputs`` sliced once), then the remaining ``(stop − start) mod UNROLL``
+    one per iteration of a second. A loop's own ops per iteration cost about as much as a step's.
 
     Returns the final ``carried`` and the outputs stacked, ``[stop − start, ...]``; ``empty`` is
     the zero-step result, ``[0, ...]`` (the stack of no outputs has no known shape).
     """
     def run(begin, end, count, carried):
         def body(t, carried, outputs):
+            rows = ([None] * count if inputs is None else
+                    tf.unstack(inputs[t - start:t - start + count], num=count))
             chosen = []
-            for offset in range(count):
-                output, carried = step(t + offset, carried)
+            for offset, x in enumerate(rows):
+                output, carried = step(t + offset, x, carried)
                 chosen.append(output)
             return t + count, carried, outputs.write((t - begin) // count, tf.stack(chosen))
 
@@ -287,16 +290,16 @@ class CharGenerator(tf.Module):
                              tf.minimum(size, prompt_steps - start), 0)
             z = steps.sequence_inputs(index, x)  # [characters, 4H, batch]
 
-            def step(j, state):
+            def step(j, z_j, state):
                 h, c = state
-                new_h, new_c = steps.cell(z[j] + steps.recurrent(index, h), c)
+                new_h, new_c = steps.cell(z_j + steps.recurrent(index, h), c)
                 if masked:
                     active = start + j < lengths
                     new_h, new_c = steps.select(active, new_h, h), steps.select(active, new_c, c)
                 return new_h, (new_h, new_c)
 
             state, outputs = _in_blocks(step, 0, count, state,
-                                        tf.zeros([0, state[0].shape[0], batch]))
+                                        tf.zeros([0, state[0].shape[0], batch]), inputs=z)
             return outputs, state
 
         def run(masked):
@@ -337,7 +340,7 @@ class CharGenerator(tf.Module):
             return next_ids, new_states
 
         if stops is None:
-            states, ids = _in_blocks(step, 0, total, states,
+            states, ids = _in_blocks(lambda t, _, states: step(t, states), 0, total, states,
                                      tf.zeros([0, batch], tf.int32))
             return tf.transpose(ids), lengths, tf.zeros([batch], tf.bool), states
 
