@@ -17,10 +17,11 @@ generate per row:
    with top-k/top-p; each with or without stop strings) and one ``tf.switch_case`` per request
    picks it, so no step pays for a mode its request does not use.
 
-The per-character loops of both (a chunk's pass of a plain LSTM layer, generation without stop
-strings) run ``UNROLL`` characters per loop iteration (``_in_blocks``): at batch 1 a loop's own
-ops per iteration (one per loop variable and captured weight) cost about as much as a step, so
-unrolled, a generated character runs about 37 ops of the graph instead of 84.
+The per-character loops of both run several characters per loop iteration (``_in_blocks``):
+``UNROLL`` for generation without stop strings, ``PROMPT_UNROLL`` for a chunk's pass of a plain
+LSTM layer (which draws nothing). At batch 1 a loop's own ops per iteration (one per loop
+variable and captured weight) cost about as much as a step, so unrolled, a generated character
+runs about 37 ops of the graph instead of 84, and a prompt character about 13.4 per layer.
 
 The step functions (``keras_models/text/steps.py``) run every plain-LSTM stack feature-major with
 one product per layer per step; other cells run through their own Keras cells. The
