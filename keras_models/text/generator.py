@@ -60,7 +60,7 @@ NON_FINITE_LOGITS = (
     "learning rate"
 )
 UTF8_BYTES = 4  # at most, per character
-PROMPT_CHUNK = 128  # most characters per chunk of the prompt pass of a plain LSTM stack
+PROMPT_CHUNK = 128  # most characters per chunk of the prompt pass (a multiple of PROMPT_UNROLL)
 UNROLL = 8  # steps per loop iteration of generation without stop strings
 PROMPT_UNROLL = 32  # steps per loop iteration of the prompt pass (which draws no characters)
 
@@ -285,7 +285,8 @@ class CharGenerator(tf.Module):
         prompt_steps, batch, layers = tf.shape(ids)[0], tf.shape(ids)[1], len(states)
         chunks = (prompt_steps + PROMPT_CHUNK - 1) // PROMPT_CHUNK
         size = tf.maximum((prompt_steps + chunks - 1) // tf.maximum(chunks, 1), 1)
-        size = (size + PROMPT_UNROLL - 1) // PROMPT_UNROLL * PROMPT_UNROLL  # one rest, at the end
+        # a multiple of the unroll: only the last chunk has steps left for the loop of one step
+        size = (size + PROMPT_UNROLL - 1) // PROMPT_UNROLL * PROMPT_UNROLL
         end = tf.where(chunks > 0, chunks + layers - 1, 0)
 
         def layer_pass(index, chunk, x, state, masked):
