@@ -17,10 +17,11 @@ generate per row:
    with top-k/top-p; each with or without stop strings) and one ``tf.switch_case`` per request
    picks it, so no step pays for a mode its request does not use.
 
-The per-character loops of both (a chunk's pass of a plain LSTM layer, generation without stop
-strings) run ``UNROLL`` characters per loop iteration (``_in_blocks``): at batch 1 a loop's own
-ops per iteration (one per loop variable and captured weight) cost about as much as a step, so
-unrolled, a generated character runs about 37 ops of the graph instead of 84.
+The per-character loops of both run several characters per loop iteration (``_in_blocks``):
+``UNROLL`` for generation without stop strings, ``PROMPT_UNROLL`` for a chunk's pass of a plain
+LSTM layer (which draws nothing). At batch 1 a loop's own ops per iteration (one per loop
+variable and captured weight) cost about as much as a step, so unrolled, a generated character
+runs about 37 ops of the graph instead of 84, and a prompt character about 13.4 per layer.
 
 The step functions (``keras_models/text/steps.py``) run every plain-LSTM stack feature-major with
 one product per layer per step; other cells run through their own Keras cells. The
@@ -59,8 +60,9 @@ NON_FINITE_LOGITS = (
     "learning rate"
 )
 UTF8_BYTES = 4  # at most, per character
-PROMPT_CHUNK = 128  # most characters per chunk of the prompt pass of a plain LSTM stack
-UNROLL = 8  # steps per loop iteration: generation without stop strings, the prompt pass
+PROMPT_CHUNK = 128  # most characters per chunk of the prompt pass (a multiple of PROMPT_UNROLL)
+UNROLL = 8  # steps per loop iteration of generation without stop strings
+PROMPT_UNROLL = 32  # steps per loop iteration of the prompt pass (which draws no characters)
 
 PROMPT = tf.TensorSpec([None], tf.string, name="prompt")
 LENGTH = tf.TensorSpec(None, tf.int32, name="length")
@@ -82,32 +84,38 @@ def _first_true(flags):
     return tf.argmax(tf.concat([tf.cast(flags, tf.int32), [1]], 0), output_type=tf.int32)
 
 
-def _in_blocks(step, start, stop, carried, empty):
-    """Run ``output, carried = step(t, carried)`` for ``t`` in ``[start, stop)``: ``UNROLL``
-    steps per iteration of one loop, then the remaining ``(stop − start) mod UNROLL`` one per
-    iteration of a second (a loop's own ops per iteration cost about as much as a step's).
+def _in_blocks(step, start, stop, unroll, carried, empty=None, inputs=None):
+    """Run ``output, carried = step(t, x, carried)`` for ``t`` in ``[start, stop)``, ``x`` the
+    row ``t − start`` of ``inputs`` (None without): ``unroll`` steps per iteration of one loop
+    (their rows of ``inputs`` sliced once), then the remaining ``(stop − start) mod unroll``
+    one per iteration of a second. A loop's own ops per iteration cost about as much as a step's.
 
     Returns the final ``carried`` and the outputs stacked, ``[stop − start, ...]``; ``empty`` is
-    the zero-step result, ``[0, ...]`` (the stack of no outputs has no known shape).
+    the zero-step result, ``[0, ...]`` (the stack of no outputs has no known shape). With
+    ``empty`` None the outputs are not kept (None in their place).
     """
     def run(begin, end, count, carried):
-        def body(t, carried, outputs):
+        def body(t, carried, *outputs):
+            rows = ([None] * count if inputs is None else
+                    tf.unstack(inputs[t - start:t - start + count], num=count))
             chosen = []
-            for offset in range(count):
-                output, carried = step(t + offset, carried)
+            for offset, x in enumerate(rows):
+                output, carried = step(t + offset, x, carried)
                 chosen.append(output)
-            return t + count, carried, outputs.write((t - begin) // count, tf.stack(chosen))
+            return (t + count, carried,
+                    *[kept.write((t - begin) // count, tf.stack(chosen)) for kept in outputs])
 
-        outputs = tf.TensorArray(empty.dtype, size=(end - begin) // count,
-                                 element_shape=[count, *empty.shape[1:]])
-        _, carried, outputs = tf.while_loop(lambda t, *_: t < end, body,
-                                            (begin, carried, outputs))
-        return carried, tf.cond(end > begin, outputs.concat, lambda: empty)
+        outputs = [] if empty is None else [tf.TensorArray(
+            empty.dtype, size=(end - begin) // count, element_shape=[count, *empty.shape[1:]])]
+        _, carried, *outputs = tf.while_loop(lambda t, *_: t < end, body,
+                                             (begin, carried, *outputs))
+        return carried, (None if empty is None else
+                         tf.cond(end > begin, outputs[0].concat, lambda: empty))
 
-    middle = start + (stop - start) // UNROLL * UNROLL
-    carried, unrolled = run(start, middle, UNROLL, carried)
+    middle = start + (stop - start) // unroll * unroll
+    carried, unrolled = run(start, middle, unroll, carried)
     carried, rest = run(middle, stop, 1, carried)
-    return carried, tf.concat([unrolled, rest], 0)
+    return carried, None if empty is None else tf.concat([unrolled, rest], 0)
 
 
 class CharGenerator(tf.Module):
@@ -277,26 +285,29 @@ class CharGenerator(tf.Module):
         prompt_steps, batch, layers = tf.shape(ids)[0], tf.shape(ids)[1], len(states)
         chunks = (prompt_steps + PROMPT_CHUNK - 1) // PROMPT_CHUNK
         size = tf.maximum((prompt_steps + chunks - 1) // tf.maximum(chunks, 1), 1)
+        # a multiple of the unroll: only the last chunk has steps left for the loop of one step
+        size = (size + PROMPT_UNROLL - 1) // PROMPT_UNROLL * PROMPT_UNROLL
         end = tf.where(chunks > 0, chunks + layers - 1, 0)
 
         def layer_pass(index, chunk, x, state, masked):
             """Layer ``index`` over chunk number ``chunk`` (none outside ``[0, chunks)``) from its
-            inputs ``x``: its outputs ``[characters, H, batch]`` and its final state."""
+            inputs ``x``: its outputs ``[characters, H, batch]`` (None for the last layer: no
+            layer reads them) and its final state."""
             start = chunk * size
             count = tf.where((chunk >= 0) & (chunk < chunks),
-                             tf.minimum(size, prompt_steps - start), 0)
+                             tf.clip_by_value(prompt_steps - start, 0, size), 0)
             z = steps.sequence_inputs(index, x)  # [characters, 4H, batch]
 
-            def step(j, state):
+            def step(j, z_j, state):
                 h, c = state
-                new_h, new_c = steps.cell(z[j] + steps.recurrent(index, h), c)
+                new_h, new_c = steps.cell(z_j + steps.recurrent(index, h), c)
                 if masked:
                     active = start + j < lengths
                     new_h, new_c = steps.select(active, new_h, h), steps.select(active, new_c, c)
                 return new_h, (new_h, new_c)
 
-            state, outputs = _in_blocks(step, 0, count, state,
-                                        tf.zeros([0, state[0].shape[0], batch]))
+            empty = tf.zeros([0, state[0].shape[0], batch]) if index < layers - 1 else None
+            state, outputs = _in_blocks(step, 0, count, PROMPT_UNROLL, state, empty, inputs=z)
             return outputs, state
 
         def run(masked):
@@ -337,8 +348,8 @@ class CharGenerator(tf.Module):
             return next_ids, new_states
 
         if stops is None:
-            states, ids = _in_blocks(step, 0, total, states,
-                                     tf.zeros([0, batch], tf.int32))
+            states, ids = _in_blocks(lambda t, _, states: step(t, states), 0, total, UNROLL,
+                                     states, tf.zeros([0, batch], tf.int32))
             return tf.transpose(ids), lengths, tf.zeros([batch], tf.bool), states
 
         ids = tf.TensorArray(tf.int32, size=total)

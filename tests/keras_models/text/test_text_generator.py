@@ -247,8 +247,10 @@ def test_the_seed_reproduces_a_sample(generator):
 def test_the_prompt_pass_in_chunks_equals_one_step_per_character(
     vocabulary_file, monkeypatch, layers
 ):
-    monkeypatch.setattr(generator_module, "PROMPT_CHUNK", 3)  # several chunks per prompt
-    monkeypatch.setattr(generator_module, "UNROLL", 2)  # and a chunk's last step on its own
+    monkeypatch.setattr(generator_module, "PROMPT_CHUNK", 3)  # several chunks per prompt,
+    # of 4 characters (rounded up to the unroll): the last one shorter or empty, and in it
+    # an unrolled block and a step on its own
+    monkeypatch.setattr(generator_module, "PROMPT_UNROLL", 2)
     tf.random.set_seed(1)
     model = CharModel(len(VOCABULARY) + 1, embedding_dim=8, units=16, num_layers=layers)
     generator = CharGenerator(model, vocabulary_file)
@@ -258,6 +260,18 @@ def test_the_prompt_pass_in_chunks_equals_one_step_per_character(
         state = generator.stream_start(tf.constant(batch))["state"].numpy()
         expected = [states_by_steps(model, prompt) for prompt in batch]
         np.testing.assert_allclose(state, expected, atol=2e-6)
+
+
+def test_the_prompt_pass_at_the_export_sizes_equals_one_step_per_character(generator):
+    """``PROMPT_CHUNK`` and ``PROMPT_UNROLL`` as exported: prompts of several chunks whose
+    lengths are not multiples of the unroll, of different lengths in one batch, and empty."""
+    chunk, unroll = generator_module.PROMPT_CHUNK, generator_module.PROMPT_UNROLL
+    text = "hello. ab cdog.\nfig bpq " * (3 * chunk // 20)
+    lengths = [2 * chunk + unroll + 3, unroll - 1, 0, chunk + 1]
+    for batch in ([text[:n] for n in lengths], [text[:lengths[0]]]):
+        state = generator.stream_start(tf.constant(batch))["state"].numpy()
+        expected = [states_by_steps(generator.model, prompt) for prompt in batch]
+        np.testing.assert_allclose(state, expected, atol=2e-5)
 
 
 def test_generation_in_unrolled_steps_gives_the_text_and_states_of_one_step_per_character(
