@@ -127,8 +127,8 @@ def all_pairs_loss(z, edges, *, count_loops=True):
     """tkipf/gae's loss over all ``n²`` pairs of ``A + I``: ``norm · mean(weighted BCE)``, with
     positives weighted ``w = (n² − E) / E`` and ``norm = n² / (2 (n² − E))``, ``E`` the ones of
     ``A + I`` (``count_loops``) or, as the paper's code counts them, of ``A`` alone
-    (``count_loops=False``: the labels are still ``A + I``). The two scored alike on Cora and
-    CiteSeer (docs/graphs.md, "Loss").
+    (``count_loops=False``: the labels are still ``A + I``). The two scored alike
+    (docs/graphs.md, "Loss").
 
     The weighted cross-entropy of a logit ``x`` is ``softplus(x)`` for a non-edge and
     ``w · softplus(−x) = softplus(x) + (w − 1) · softplus(−x) − x`` for a positive, so the sum is

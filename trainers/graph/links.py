@@ -101,8 +101,9 @@ def fit_links(graph, model_name, seed, run_dir, *, encoder="gcn", learning_rate,
 
     ``paper_code`` takes tkipf/gae's arithmetic where seqgraph's differs: the loss's ``E``
     counts the ones of ``A`` alone (``graph_autoencoder.all_pairs_loss``) and Adam adds its ε to
-    ``√v`` (``link_optimizer``). It did not score better (docs/graphs.md); ``bench/links.py
-    --paper-code`` compares it.
+    ``√v`` (``link_optimizer``). With the 0/1 features (``bench/links.py --paper-code``) it
+    reproduces the paper's figures; the defaults differ where they scored better over both
+    graphs (docs/graphs.md, "Against the paper's code").
 
     Returns ``(model, result, test ROC curve (fpr, tpr))``.
     """
