@@ -123,11 +123,12 @@ def sampled_non_edges(generator, edge_keys, n, count):
     return tf.boolean_mask(pairs, (found != keys) & (pairs[:, 0] != pairs[:, 1]))
 
 
-def all_pairs_loss(z, edges):
+def all_pairs_loss(z, edges, *, count_loops=True):
     """tkipf/gae's loss over all ``n²`` pairs of ``A + I``: ``norm · mean(weighted BCE)``, with
     positives weighted ``w = (n² − E) / E`` and ``norm = n² / (2 (n² − E))``, ``E`` the ones of
-    ``A + I``. (The paper's code counts the ones of ``A`` alone for ``E``; on Cora that scored
-    lower, see docs/graphs.md.)
+    ``A + I`` (``count_loops``) or, as the paper's code counts them, of ``A`` alone
+    (``count_loops=False``: the labels are still ``A + I``). The two scored alike
+    (docs/graphs.md, "Loss").
 
     The weighted cross-entropy of a logit ``x`` is ``softplus(x)`` for a non-edge and
     ``w · softplus(−x) = softplus(x) + (w − 1) · softplus(−x) − x`` for a positive, so the sum is
@@ -137,7 +138,8 @@ def all_pairs_loss(z, edges):
     n = tf.shape(z, out_type=tf.int64)[0]
     loops = tf.range(n)
     keys = _keys(tf.concat([edges, tf.stack([loops, loops], axis=1)], axis=0), n)
-    pairs, ones = tf.cast(n * n, tf.float32), tf.cast(tf.size(keys), tf.float32)
+    pairs = tf.cast(n * n, tf.float32)
+    ones = tf.cast(tf.size(keys, out_type=tf.int64) - (0 if count_loops else n), tf.float32)
     positives = pair_logits(z, tf.stack([keys // n, keys % n], axis=1))
     weight = (pairs - ones) / ones
     total = (tf.reduce_sum(tf.math.softplus(tf.matmul(z, z, transpose_b=True)))
@@ -153,14 +155,15 @@ class GraphAutoEncoder(keras.Model):
     ``(m, 2)`` (each undirected training edge once); see the module docstring for the loss.
     """
 
-    def __init__(self, encoder, *, variational=False, reconstruction="all-pairs", seed=0,
-                 **kwargs):
+    def __init__(self, encoder, *, variational=False, reconstruction="all-pairs", count_loops=True,
+                 seed=0, **kwargs):
         require(reconstruction in RECONSTRUCTIONS, f"unknown reconstruction {reconstruction!r}; "
                 f"choose one of {', '.join(RECONSTRUCTIONS)}")
         super().__init__(**kwargs)
         self.encoder = encoder
         self.variational = variational
         self.reconstruction = reconstruction
+        self.count_loops = count_loops  # all_pairs_loss's E: the ones of A + I, or of A alone
         self.generator = tf.random.Generator.from_seed(seed)
 
     def call(self, inputs, training=None):
@@ -187,7 +190,7 @@ class GraphAutoEncoder(keras.Model):
                     + tf.reduce_mean(tf.math.softplus(pair_logits(z, negatives)))  # −log(1−σ)
                 )
             else:
-                reconstruction = all_pairs_loss(z, positives)
+                reconstruction = all_pairs_loss(z, positives, count_loops=self.count_loops)
             loss = reconstruction + kl + tf.add_n([0.0, *self.encoder.losses])
         variables = self.encoder.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))

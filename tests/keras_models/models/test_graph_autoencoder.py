@@ -65,6 +65,13 @@ def test_decoder_kl_and_all_pairs_loss_against_numpy():
     bce = -(weight * labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean()
     np.testing.assert_allclose(all_pairs_loss(tf.constant(z), tf.constant(edges)).numpy(),
                                25 / (2 * (25 - ones)) * bce, rtol=1e-5)
+    # The paper's code counts the ones of A alone (6, not 11) for the weights; labels stay A + I.
+    ones = labels.sum() - 5
+    weight = (25 - ones) / ones
+    bce = -(weight * labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean()
+    np.testing.assert_allclose(
+        all_pairs_loss(tf.constant(z), tf.constant(edges), count_loops=False).numpy(),
+        25 / (2 * (25 - ones)) * bce, rtol=1e-5)
 
 
 def test_sampled_non_edges_are_never_edges_or_loops():

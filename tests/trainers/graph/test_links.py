@@ -90,25 +90,33 @@ def test_gae_training_is_deterministic_per_seed(karate_gae, tmp_path):
 def test_link_training_steps_as_kingma_and_bas_adam_with_tiny_gradients(tmp_path):
     """The trainer's optimiser against Algorithm 1 of Kingma & Ba in NumPy (ε = 1e-8 added to
     √v̂), on gradients of the size of the GAE's first-layer ones (1e-9 to 1e-6): Keras' default
-    (ε̂ = 1e-7 added to √v) moves such weights up to 30 times less."""
+    (ε̂ = 1e-7 added to √v) moves such weights up to 30 times less. ``paper_code`` steps as
+    TensorFlow 1's Adam (tkipf/gae) and counts the loss's E without the self loops."""
     from trainers.graph.links import fit_links, link_optimizer
 
     model, _, _ = fit_links(karate_graph(), "gae", 0, tmp_path, learning_rate=0.01, epochs=1,
                             reconstruction="all-pairs")
-    optimizer = link_optimizer(0.01)
+    paper, _, _ = fit_links(karate_graph(), "gae", 0, tmp_path / "paper", learning_rate=0.01,
+                            epochs=1, reconstruction="all-pairs", paper_code=True)
     # get_config drops adaptive_epsilon (tf-keras 2.21), so compare the attributes themselves.
-    assert [(type(o), o.epsilon, o.adaptive_epsilon) for o in (model.optimizer, optimizer)] == [
-        (type(optimizer), 1e-8, True)] * 2
+    assert [(type(o.optimizer), o.optimizer.epsilon, o.optimizer.adaptive_epsilon, o.count_loops)
+            for o in (model, paper)] == [(type(model.optimizer), 1e-8, True, True),
+                                         (type(model.optimizer), 1e-8, False, False)]
     gradients = np.array([[1e-8, -3e-8, 2e-9, 5e-7], [2e-8, 1e-9, -4e-9, 1e-6],
                           [-1e-8, 2e-8, 3e-9, 5e-7]])
-    variable = tf.Variable(np.zeros(4, np.float32))
-    theta, m, v = np.zeros(4), np.zeros(4), np.zeros(4)
-    for t, gradient in enumerate(gradients, start=1):
-        optimizer.apply_gradients([(tf.constant(gradient, tf.float32), variable)])
-        m, v = 0.9 * m + 0.1 * gradient, 0.999 * v + 0.001 * gradient**2
-        m_hat, v_hat = m / (1 - 0.9**t), v / (1 - 0.999**t)
-        theta -= 0.01 * m_hat / (np.sqrt(v_hat) + 1e-8)
-        np.testing.assert_allclose(variable.numpy(), theta, rtol=1e-5)
+    for paper_code in (False, True):
+        optimizer = link_optimizer(0.01, paper_code=paper_code)
+        variable = tf.Variable(np.zeros(4, np.float32))
+        theta, m, v = np.zeros(4), np.zeros(4), np.zeros(4)
+        for t, gradient in enumerate(gradients, start=1):
+            optimizer.apply_gradients([(tf.constant(gradient, tf.float32), variable)])
+            m, v = 0.9 * m + 0.1 * gradient, 0.999 * v + 0.001 * gradient**2
+            if paper_code:  # the bias corrections in the step size, ε̂ added to √v
+                theta -= 0.01 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (np.sqrt(v) + 1e-8)
+            else:
+                m_hat, v_hat = m / (1 - 0.9**t), v / (1 - 0.999**t)
+                theta -= 0.01 * m_hat / (np.sqrt(v_hat) + 1e-8)
+            np.testing.assert_allclose(variable.numpy(), theta, rtol=1e-5)
 
 
 def _reference(export, graph, queries, k):
