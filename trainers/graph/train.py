@@ -68,19 +68,20 @@ def model_inputs(graph, model_name):
     return [sparse_tensor(graph.x), sparse_tensor(MODELS[model_name].preprocess(graph.a))]
 
 
-def training_subgraph(graph, model_name):
+def training_subgraph(graph, model_name, inputs):
     """``(inputs, y, weights)`` of the training step: for a model with ``RECEPTIVE_HOPS`` the
     subgraph induced by the receptive field of the training nodes (the same loss and gradients,
-    ``full_batch``), else (or when the field is the whole graph) the whole graph."""
+    ``full_batch``), else (or when the field is the whole graph) the whole graph's ``inputs``."""
     weights = mask_weights(graph.mask_tr)
     hops = getattr(MODELS[model_name], "RECEPTIVE_HOPS", None)
+    if hops is None:
+        return inputs, graph.y, weights
     a = MODELS[model_name].preprocess(graph.a)
-    nodes = (np.arange(graph.n_nodes) if hops is None
-             else receptive_field(a, np.flatnonzero(graph.mask_tr), hops))
+    nodes = receptive_field(a, np.flatnonzero(graph.mask_tr), hops)
     if len(nodes) == graph.n_nodes:
-        return model_inputs(graph, model_name), graph.y, weights
-    inputs = [sparse_tensor(graph.x[nodes]), sparse_tensor(a[nodes][:, nodes])]
-    return inputs, graph.y[nodes], weights[nodes]
+        return inputs, graph.y, weights
+    return ([sparse_tensor(graph.x[nodes]), sparse_tensor(a[nodes][:, nodes])],
+            graph.y[nodes], weights[nodes])
 
 
 def accuracy(probabilities, y, mask):
@@ -106,7 +107,7 @@ def _fit_full_batch(model, graph, model_name, inputs, learning_rate, epochs, cal
     # Adam's slots made now, not inside the first step: a tf.function that creates variables
     # is traced twice, and tracing is most of the first epoch (seconds; Cora's epochs, ms).
     trainer.optimizer.build(model.trainable_variables)
-    train_inputs, train_y, train_weights = training_subgraph(graph, model_name)
+    train_inputs, train_y, train_weights = training_subgraph(graph, model_name, inputs)
     data = tf.data.Dataset.from_tensors((
         tuple(train_inputs), train_y, train_weights,
         tuple(inputs), graph.y, mask_weights(graph.mask_va),

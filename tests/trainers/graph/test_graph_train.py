@@ -61,11 +61,12 @@ def test_the_gat_trains_on_a_subgraph_with_the_loss_and_gradients_of_the_whole_g
             loss = tf.reduce_sum(weights * keras.losses.categorical_crossentropy(y, p))
         return loss.numpy(), [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
 
-    inputs, y, weights = training_subgraph(graph, "gat")
+    whole_inputs = model_inputs(graph, "gat")
+    inputs, y, weights = training_subgraph(graph, "gat", whole_inputs)
     assert int(graph.mask_tr.sum()) < inputs[0].shape[0] < graph.n_nodes
     ours, ours_gradients = loss_and_gradients(inputs, y, weights)
     whole, whole_gradients = loss_and_gradients(
-        model_inputs(graph, "gat"), graph.y, mask_weights(graph.mask_tr))
+        whole_inputs, graph.y, mask_weights(graph.mask_tr))
     np.testing.assert_allclose(ours, whole, rtol=1e-6)
     for mine, theirs in zip(ours_gradients, whole_gradients, strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-7)
