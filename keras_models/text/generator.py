@@ -3,10 +3,11 @@
 For a batch of prompts ``p_b`` (``n_b`` characters each, possibly 0) and ``L_b`` characters to
 generate per row:
 
-1. **Reading the prompts**: for a stack of plain LSTMs, layer by layer in chunks of at most
-   ``PROMPT_CHUNK`` characters (``_read_by_layer``): a chunk's input terms are one gather or one
-   product, each character costs a layer one recurrent product, and in iteration ``k`` layer
-   ``l`` reads chunk ``k − l``, so the layers' loops of one iteration run side by side. Other
+1. **Reading the prompts**: for a stack of plain LSTMs, in blocks of ``PROMPT_BLOCK``
+   characters (``_read_pipelined``): in iteration ``k`` of one loop, layer ``l`` reads block
+   ``k − l`` (its input terms one gather or one product for the whole block, then one recurrent
+   product per character), so the layers' chains of an iteration are independent and run side
+   by side, each running on into the next iteration as soon as its own inputs are ready. Other
    cells: one ``tf.while_loop`` in which layer ``l`` is on character ``t − l`` (``_read``).
    Row ``b``'s states change only while the position is inside its ``n_b`` characters, so each
    row keeps the states of its own last character, and an empty prompt keeps the zero states.
@@ -17,11 +18,10 @@ generate per row:
    with top-k/top-p; each with or without stop strings) and one ``tf.switch_case`` per request
    picks it, so no step pays for a mode its request does not use.
 
-The per-character loops of both run several characters per loop iteration (``_in_blocks``):
-``UNROLL`` for generation without stop strings, ``PROMPT_UNROLL`` for a chunk's pass of a plain
-LSTM layer (which draws nothing). At batch 1 a loop's own ops per iteration (one per loop
-variable and captured weight) cost about as much as a step, so unrolled, a generated character
-runs about 37 ops of the graph instead of 84, and a prompt character about 13.4 per layer.
+Both loops run several characters per loop iteration: generation without stop strings
+``UNROLL`` (``_in_blocks``), the prompt pass a block per layer. At batch 1 a loop's own ops per
+iteration (one per loop variable and captured weight) cost about as much as a step, so
+unrolled, a generated character runs about 37 ops of the graph instead of 84.
 
 The step functions (``keras_models/text/steps.py``) run every plain-LSTM stack feature-major with
 one product per layer per step; other cells run through their own Keras cells. The
@@ -60,9 +60,8 @@ NON_FINITE_LOGITS = (
     "learning rate"
 )
 UTF8_BYTES = 4  # at most, per character
-PROMPT_CHUNK = 128  # most characters per chunk of the prompt pass (a multiple of PROMPT_UNROLL)
 UNROLL = 8  # steps per loop iteration of generation without stop strings
-PROMPT_UNROLL = 32  # steps per loop iteration of the prompt pass (which draws no characters)
+PROMPT_BLOCK = 32  # characters per layer and loop iteration of the prompt pass
 
 PROMPT = tf.TensorSpec([None], tf.string, name="prompt")
 LENGTH = tf.TensorSpec(None, tf.int32, name="length")
@@ -84,38 +83,31 @@ def _first_true(flags):
     return tf.argmax(tf.concat([tf.cast(flags, tf.int32), [1]], 0), output_type=tf.int32)
 
 
-def _in_blocks(step, start, stop, unroll, carried, empty=None, inputs=None):
-    """Run ``output, carried = step(t, x, carried)`` for ``t`` in ``[start, stop)``, ``x`` the
-    row ``t − start`` of ``inputs`` (None without): ``unroll`` steps per iteration of one loop
-    (their rows of ``inputs`` sliced once), then the remaining ``(stop − start) mod unroll``
-    one per iteration of a second. A loop's own ops per iteration cost about as much as a step's.
+def _in_blocks(step, stop, unroll, carried, empty):
+    """Run ``output, carried = step(t, carried)`` for ``t`` in ``[0, stop)``: ``unroll`` steps
+    per iteration of one loop, then the remaining ``stop mod unroll`` one per iteration of a
+    second. A loop's own ops per iteration cost about as much as a step's.
 
-    Returns the final ``carried`` and the outputs stacked, ``[stop − start, ...]``; ``empty`` is
-    the zero-step result, ``[0, ...]`` (the stack of no outputs has no known shape). With
-    ``empty`` None the outputs are not kept (None in their place).
+    Returns the final ``carried`` and the outputs stacked, ``[stop, ...]``; ``empty`` is the
+    zero-step result, ``[0, ...]`` (the stack of no outputs has no known shape).
     """
     def run(begin, end, count, carried):
-        def body(t, carried, *outputs):
-            rows = ([None] * count if inputs is None else
-                    tf.unstack(inputs[t - start:t - start + count], num=count))
+        def body(t, carried, kept):
             chosen = []
-            for offset, x in enumerate(rows):
-                output, carried = step(t + offset, x, carried)
+            for offset in range(count):
+                output, carried = step(t + offset, carried)
                 chosen.append(output)
-            return (t + count, carried,
-                    *[kept.write((t - begin) // count, tf.stack(chosen)) for kept in outputs])
+            return t + count, carried, kept.write((t - begin) // count, tf.stack(chosen))
 
-        outputs = [] if empty is None else [tf.TensorArray(
-            empty.dtype, size=(end - begin) // count, element_shape=[count, *empty.shape[1:]])]
-        _, carried, *outputs = tf.while_loop(lambda t, *_: t < end, body,
-                                             (begin, carried, *outputs))
-        return carried, (None if empty is None else
-                         tf.cond(end > begin, outputs[0].concat, lambda: empty))
+        kept = tf.TensorArray(empty.dtype, size=(end - begin) // count,
+                              element_shape=[count, *empty.shape[1:]])
+        _, carried, kept = tf.while_loop(lambda t, *_: t < end, body, (begin, carried, kept))
+        return carried, tf.cond(end > begin, kept.concat, lambda: empty)
 
-    middle = start + (stop - start) // unroll * unroll
-    carried, unrolled = run(start, middle, unroll, carried)
+    middle = stop // unroll * unroll
+    carried, unrolled = run(0, middle, unroll, carried)
     carried, rest = run(middle, stop, 1, carried)
-    return carried, None if empty is None else tf.concat([unrolled, rest], 0)
+    return carried, tf.concat([unrolled, rest], 0)
 
 
 class CharGenerator(tf.Module):
@@ -273,60 +265,63 @@ class CharGenerator(tf.Module):
         return run(last, end, states, True)
 
     @staticmethod
-    def _read_by_layer(steps, ids, lengths, states):
-        """``_read`` for a ``FeatureMajorLSTM``: the prompt in chunks of at most
-        ``PROMPT_CHUNK`` characters, layer ``l`` on chunk ``k − l`` in iteration ``k``.
+    def _read_pipelined(steps, ids, lengths, states):
+        """``_read`` for a ``FeatureMajorLSTM``: the prompt in blocks of ``PROMPT_BLOCK``
+        characters, layer ``l`` on block ``k − l`` in iteration ``k`` of one loop.
 
-        Within a chunk, a layer's input terms for every character are one gather (the first
-        layer) or one product, so a character costs each layer one recurrent product ``U h``;
-        and the layers' passes of one iteration are independent (two loops the executor runs
-        side by side). Rows change state only while the position is below their length.
+        A block's input terms are one gather (the first layer) or one product of the outputs the
+        layer below gave for that block in the iteration before; each character then costs the
+        layer one recurrent product ``h Uᵀ`` and its gates, batch-major (``[batch, 4H]``: at
+        batch 1 a vector-matrix product, which TensorFlow's CPU matmul runs faster than ``U h``).
+        The layers' chains of one iteration are independent, so the executor runs them side by
+        side, and each chain runs on into the next iteration as soon as its own inputs are
+        ready. Rows change state only at positions ``0 ≤ p < length``: the iterations in which
+        a layer's block is partly outside a prompt (the first ``layers − 1``, the last
+        ``layers``, and all of them unless every prompt has the padded length) run with masks.
         """
         prompt_steps, batch, layers = tf.shape(ids)[0], tf.shape(ids)[1], len(states)
-        chunks = (prompt_steps + PROMPT_CHUNK - 1) // PROMPT_CHUNK
-        size = tf.maximum((prompt_steps + chunks - 1) // tf.maximum(chunks, 1), 1)
-        # a multiple of the unroll: only the last chunk has steps left for the loop of one step
-        size = (size + PROMPT_UNROLL - 1) // PROMPT_UNROLL * PROMPT_UNROLL
-        end = tf.where(chunks > 0, chunks + layers - 1, 0)
+        width = PROMPT_BLOCK
+        blocks = (prompt_steps + width - 1) // width
+        end = tf.where(blocks > 0, blocks + layers - 1, 0)
+        # every block a layer may read is inside the padded ids
+        ids = tf.pad(ids, [[0, (blocks + layers) * width - prompt_steps], [0, 0]])
 
-        def layer_pass(index, chunk, x, state, masked):
-            """Layer ``index`` over chunk number ``chunk`` (none outside ``[0, chunks)``) from its
-            inputs ``x``: its outputs ``[characters, H, batch]`` (None for the last layer: no
-            layer reads them) and its final state."""
-            start = chunk * size
-            count = tf.where((chunk >= 0) & (chunk < chunks),
-                             tf.clip_by_value(prompt_steps - start, 0, size), 0)
-            z = steps.sequence_inputs(index, x)  # [characters, 4H, batch]
+        def body(k, states, below, masked):
+            new_states, outputs = [], []
+            for index, (h, c) in enumerate(states):
+                first = (k - index) * width  # the position of the block's first character
+                x = ids[first:first + width] if index == 0 else below[index - 1]
+                kept = []
+                for offset, z in enumerate(tf.unstack(steps.sequence_inputs(index, x),
+                                                      num=width)):
+                    new_h, new_c = steps.cell(z + steps.recurrent_batch_major(index, h), c,
+                                              axis=1)
+                    if masked:
+                        position = first + offset
+                        active = ((position >= 0) & (position < lengths))[:, None]
+                        new_h, new_c = tf.where(active, new_h, h), tf.where(active, new_c, c)
+                    h, c = new_h, new_c
+                    kept.append(h)
+                new_states.append((h, c))
+                if index < layers - 1:  # no layer reads the last one's outputs
+                    outputs.append(tf.stack(kept))
+            return k + 1, new_states, outputs
 
-            def step(j, z_j, state):
-                h, c = state
-                new_h, new_c = steps.cell(z_j + steps.recurrent(index, h), c)
-                if masked:
-                    active = start + j < lengths
-                    new_h, new_c = steps.select(active, new_h, h), steps.select(active, new_c, c)
-                return new_h, (new_h, new_c)
+        def run(start, stop, states, below, masked):
+            return tf.while_loop(lambda k, *_: k < stop,
+                                 lambda k, states, below: body(k, states, below, masked),
+                                 (start, states, below))[1:]
 
-            empty = tf.zeros([0, state[0].shape[0], batch]) if index < layers - 1 else None
-            state, outputs = _in_blocks(step, 0, count, PROMPT_UNROLL, state, empty, inputs=z)
-            return outputs, state
-
-        def run(masked):
-            def body(k, states, carried):
-                start = tf.clip_by_value(k, 0, tf.maximum(chunks - 1, 0)) * size
-                inputs = [ids[start:start + size], *carried]
-                passes = [layer_pass(index, k - index, inputs[index], states[index], masked)
-                          for index in range(layers)]
-                return (k + 1, [state for _, state in passes],
-                        [outputs for outputs, _ in passes[:-1]])
-
-            carried = [tf.zeros([0, state[0].shape[0], batch]) for state in states[:-1]]
-            invariants = (tf.TensorShape([]), [tuple(s.shape for s in state) for state in states],
-                          [tf.TensorShape([None, x.shape[1], None]) for x in carried])
-            return tf.while_loop(lambda k, *_: k < end, body, (0, states, carried),
-                                 shape_invariants=invariants)[1]
-
-        return tf.cond(tf.reduce_all(lengths == prompt_steps), lambda: run(False),
-                       lambda: run(True))
+        states = [tuple(tf.transpose(s) for s in state) for state in states]  # [batch, H]
+        below = [tf.zeros([width, batch, state[0].shape[1]]) for state in states[:-1]]
+        uniform = tf.reduce_all(lengths == prompt_steps)
+        first = tf.minimum(layers - 1, end)
+        # [first, last): every layer on a whole block inside every prompt
+        last = tf.maximum(tf.where(uniform, prompt_steps // width, 0), first)
+        states, below = run(0, first, states, below, True)
+        states, below = run(first, last, states, below, False)
+        states, _ = run(last, end, states, below, True)
+        return [tuple(tf.transpose(s) for s in state) for state in states]
 
     @staticmethod
     def _continue(steps, states, lengths, choose, stops=None):
@@ -348,8 +343,7 @@ class CharGenerator(tf.Module):
             return next_ids, new_states
 
         if stops is None:
-            states, ids = _in_blocks(lambda t, _, states: step(t, states), 0, total, UNROLL,
-                                     states, tf.zeros([0, batch], tf.int32))
+            states, ids = _in_blocks(step, total, UNROLL, states, tf.zeros([0, batch], tf.int32))
             return tf.transpose(ids), lengths, tf.zeros([batch], tf.bool), states
 
         ids = tf.TensorArray(tf.int32, size=total)
@@ -420,7 +414,7 @@ class CharGenerator(tf.Module):
             ids = self._ids(code_points)
             padded = tf.transpose(ids.to_tensor())  # [time, batch]
         lengths = tf.cast(ids.row_lengths(), tf.int32)
-        read = self._read_by_layer if isinstance(steps, FeatureMajorLSTM) else self._read
+        read = self._read_pipelined if isinstance(steps, FeatureMajorLSTM) else self._read
         return read(steps, padded, lengths, steps.initial(batch))
 
     def _sampling_inputs(self, batch, length, temperature, top_k, top_p, checks):

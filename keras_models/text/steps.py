@@ -7,8 +7,9 @@ returns an object with:
   for LSTMs, ``(h,)`` for GRUs);
 - ``embed(ids)``: the first layer's input for ids ``[batch]``;
 - ``layer(l, x, state)``: one step of layer ``l``, returning ``(output, new_state)``;
-- ``FeatureMajorLSTM`` only: ``sequence_inputs(l, x)`` (a layer's input terms for a run of
-  characters at once), ``recurrent(l, h)`` and ``cell(z, c)``, for the prompt pass;
+- ``FeatureMajorLSTM`` only, for the prompt pass (batch-major): ``sequence_inputs(l, x)`` (a
+  layer's input terms for a run of characters at once), ``recurrent_batch_major(l, h)`` and
+  ``cell(z, c, axis=1)``;
 - ``logits(output, oov=False)``: the output layer on the last layer's output, the
   out-of-vocabulary id at ``−∞`` unless ``oov``;
 - ``greedy(logits)``, ``batch_major(logits)``, ``select(active, new, old)`` (rows ``active
@@ -120,6 +121,9 @@ class FeatureMajorLSTM(CellSteps):
         self.table = tf.transpose(_gate_rows(
             tf.matmul(model.embedding.embeddings, first.kernel) + first.bias))  # [vocab, 4H]
         self.recurrent_kernels = [_gate_rows(c.recurrent_kernel) for c in cells]  # [4H, H]
+        # [H, 4H], for batch-major steps: ``h U`` with U stored this way round is about 10 %
+        # faster at batch 1 than with ``transpose_b``
+        self.recurrent_columns = [tf.transpose(u) for u in self.recurrent_kernels]
         self.input_kernels = [_gate_rows(c.kernel) for c in cells[1:]]  # [4H, I]
         self.biases = [_gate_rows(c.bias[None, :]) for c in cells[1:]]  # [4H, 1]
         self.kernel = tf.transpose(self.kernel)  # [vocab, H]
@@ -140,29 +144,31 @@ class FeatureMajorLSTM(CellSteps):
         return tf.matmul(self.input_kernels[index - 1], x)
 
     def sequence_inputs(self, index, x):
-        """``in_l(x) + b_l`` for a run of characters at once (so that ``z = these + U_lᵀ h``):
-        ids ``[n, batch]`` (the first layer: one gather, its bias is in the table) or the
-        outputs below ``[n, I, batch]`` (one product) → ``[n, 4H, batch]``."""
+        """``in_l(x) + b_l`` for a run of characters at once, batch-major (so that ``z = these +
+        h U_l``): ids ``[n, batch]`` (the first layer: one gather, its bias is in the table) or
+        the outputs below ``[n, batch, I]`` (one product) → ``[n, batch, 4H]``."""
         if index == 0:
-            rows = tf.gather(self.table, x)  # [n, batch, 4H]
-        else:
-            n, batch = tf.shape(x)[0], tf.shape(x)[2]
-            flat = tf.reshape(tf.transpose(x, [0, 2, 1]), [n * batch, x.shape[1]])
-            kernel = self.input_kernels[index - 1]
-            rows = tf.reshape(tf.matmul(flat, kernel, transpose_b=True),
-                              [n, batch, kernel.shape[0]]) + self.biases[index - 1][:, 0]
-        return tf.transpose(rows, [0, 2, 1])
+            return tf.gather(self.table, x)
+        n, batch = tf.shape(x)[0], tf.shape(x)[1]
+        kernel = self.input_kernels[index - 1]
+        rows = tf.matmul(tf.reshape(x, [n * batch, x.shape[2]]), kernel, transpose_b=True)
+        return tf.reshape(rows, [n, batch, kernel.shape[0]]) + self.biases[index - 1][:, 0]
 
     def recurrent(self, index, h):
-        """``U_lᵀ h``."""
+        """``U_lᵀ h`` (``h [H, batch]``)."""
         return tf.matmul(self.recurrent_kernels[index], h)
 
-    def cell(self, z, c):
-        """The LSTM update from the pre-activation ``z [4H, batch]`` (rows i, f, o, g) and
-        ``c``: ``c' = σ(z_i) tanh(z_g) + σ(z_f) c``, ``h' = σ(z_o) tanh(c')``; → ``(h', c')``."""
-        units = c.shape[0]
-        gates, candidate = tf.split(z, [3 * units, units], axis=0)
-        i, f, o = tf.split(tf.sigmoid(gates), 3, axis=0)
+    def recurrent_batch_major(self, index, h):
+        """``h U_l`` (``h [batch, H]``; ``U_l`` as ``[H, 4H]``) → ``[batch, 4H]``."""
+        return tf.matmul(h, self.recurrent_columns[index])
+
+    def cell(self, z, c, axis=0):
+        """The LSTM update from the pre-activation ``z`` (rows i, f, o, g along ``axis``: ``[4H,
+        batch]`` feature-major, ``[batch, 4H]`` with ``axis=1``) and ``c``: ``c' = σ(z_i)
+        tanh(z_g) + σ(z_f) c``, ``h' = σ(z_o) tanh(c')``; → ``(h', c')``."""
+        units = c.shape[axis]
+        gates, candidate = tf.split(z, [3 * units, units], axis=axis)
+        i, f, o = tf.split(tf.sigmoid(gates), 3, axis=axis)
         c = i * tf.tanh(candidate) + f * c
         return tf.tanh(c) * o, c
 

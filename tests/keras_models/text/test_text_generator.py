@@ -244,31 +244,30 @@ def test_the_seed_reproduces_a_sample(generator):
 
 
 @pytest.mark.parametrize("layers", [2, 3])
-def test_the_prompt_pass_in_chunks_equals_one_step_per_character(
+def test_the_prompt_pass_in_blocks_equals_one_step_per_character(
     vocabulary_file, monkeypatch, layers
 ):
-    monkeypatch.setattr(generator_module, "PROMPT_CHUNK", 3)  # several chunks per prompt,
-    # of 4 characters (rounded up to the unroll): the last one shorter or empty, and in it
-    # an unrolled block and a step on its own
-    monkeypatch.setattr(generator_module, "PROMPT_UNROLL", 2)
+    monkeypatch.setattr(generator_module, "PROMPT_BLOCK", 2)  # several blocks per prompt
     tf.random.set_seed(1)
     model = CharModel(len(VOCABULARY) + 1, embedding_dim=8, units=16, num_layers=layers)
     generator = CharGenerator(model, vocabulary_file)
     prompts = ["hello. ab c", "", "p", "dog.\nfig b", "Z€a", "abcdefg"]  # lengths 11 … 7
-    uniform = ["abcdefg", "gfedcba"]  # the path without masks, the last chunk shorter
-    for batch in (prompts, ["hello. ab c", "dog.\nfig b"], uniform):
+    # the path without masks: a last block shorter, whole blocks only, fewer blocks than layers
+    uniform = (["abcdefg", "gfedcba"], ["abcdefgh", "hgfedcba"], ["abc"], ["a"])
+    for batch in (prompts, ["hello. ab c", "dog.\nfig b"], *uniform):
         state = generator.stream_start(tf.constant(batch))["state"].numpy()
         expected = [states_by_steps(model, prompt) for prompt in batch]
         np.testing.assert_allclose(state, expected, atol=2e-6)
 
 
 def test_the_prompt_pass_at_the_export_sizes_equals_one_step_per_character(generator):
-    """``PROMPT_CHUNK`` and ``PROMPT_UNROLL`` as exported: prompts of several chunks whose
-    lengths are not multiples of the unroll, of different lengths in one batch, and empty."""
-    chunk, unroll = generator_module.PROMPT_CHUNK, generator_module.PROMPT_UNROLL
-    text = "hello. ab cdog.\nfig bpq " * (3 * chunk // 20)
-    lengths = [2 * chunk + unroll + 3, unroll - 1, 0, chunk + 1]
-    for batch in ([text[:n] for n in lengths], [text[:lengths[0]]]):
+    """``PROMPT_BLOCK`` as exported: prompts of several blocks whose lengths are not multiples
+    of it, of different lengths in one batch, and empty; one prompt alone, of whole blocks and
+    not."""
+    block = generator_module.PROMPT_BLOCK
+    text = "hello. ab cdog.\nfig bpq " * (5 * block // 20)
+    lengths = [3 * block + 5, block - 1, 0, 2 * block + 1]
+    for batch in ([text[:n] for n in lengths], [text[:lengths[0]]], [text[:4 * block]]):
         state = generator.stream_start(tf.constant(batch))["state"].numpy()
         expected = [states_by_steps(generator.model, prompt) for prompt in batch]
         np.testing.assert_allclose(state, expected, atol=2e-5)
