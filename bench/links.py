@@ -1,15 +1,17 @@
 """Benchmark: GAE and VGAE link prediction on the Planetoid graphs, seqgraph beside PyTorch
 Geometric.
 
-For each dataset and model, ``--seeds`` runs with the paper's settings
+For each dataset and model, ``--seeds`` runs with seqgraph's defaults
 (``trainers.graph.config.LINK_DEFAULTS``: Adam 0.01 with ε = 1e-8 on ``√v̂`` as PyTorch's,
-``trainers.graph.links.link_optimizer``, 200 epochs, the reconstruction loss over all node
-pairs; the features raw for the VGAE and row-normalised for the GAE,
+``trainers.graph.links.link_optimizer``, 200 epochs, the weights of the best-validation-AUC
+epoch kept, the reconstruction loss over all node pairs; the features raw for the VGAE and
+row-normalised for the GAE,
 ``trainers.graph.config.raw_features``) report the test ROC AUC and average precision (mean ±
 std, %), seconds per epoch and per run. With ``--pyg`` the same models run in PyTorch Geometric
 (``GAE``/``VGAE`` around two bias-free ``GCNConv`` layers of 32 and 16 units, the same all-pairs
 loss, ``norm`` and ``pos_weight`` counting the ones of ``A + I`` as seqgraph does, the KL term
-divided by the number of nodes) on the same edge split and features, alternating seed by seed
+divided by the number of nodes, the same model selection on the validation pairs) on the same
+edge split and features, alternating seed by seed
 so machine load hits both alike; both are scored by seqgraph's NumPy AUC/AP
 (``trainers.graph.link_metrics``). torch and torch_geometric are installed by hand, never
 seqgraph dependencies::
@@ -22,7 +24,9 @@ seqgraph dependencies::
 
 ``--paper-code`` runs the paper's code's arithmetic where seqgraph's differs (``fit_links``'s
 ``paper_code``: the loss's ``E`` counts the ones of ``A`` alone, TensorFlow 1's Adam adding ε̂ to
-``√v``) on the 0/1 features for both models; PyG then counts ``E`` the same way.
+``√v``) on the 0/1 features for both models, and scores the last epoch's weights as the paper's
+code does (no model selection on the validation pairs); PyG then counts ``E`` the same way and
+keeps its last epoch too.
 
 ``--write`` replaces the "Link prediction" result in docs/benchmarks.md (``bench.results``; one
 block with each model's default features, one each for ``--raw-features``,
@@ -48,8 +52,14 @@ PAPER = {  # Kipf & Welling (2016), Table 1: test AUC / AP (%)
 }
 
 
-def pyg_run(graph, split, model_name, seed, *, learning_rate, epochs, count_loops=True):
-    """The same model, split and loss in PyTorch Geometric; returns ``(auc, ap, epochs, s)``."""
+def pyg_run(graph, split, model_name, seed, *, learning_rate, epochs, patience=None,
+            count_loops=True):
+    """The same model, split, loss and model selection in PyTorch Geometric; returns
+    ``(auc, ap, epochs, s)``.
+
+    With ``patience``, the weights of the best-validation-AUC epoch are kept and training stops
+    after ``patience`` epochs without a better one, as Keras' ``EarlyStopping`` does for
+    seqgraph (``trainers.graph.links.best_validation_weights``); PyG has no such callback."""
     import torch
     import torch.nn.functional as F
     from torch_geometric.nn import GAE, VGAE, GCNConv
@@ -79,10 +89,22 @@ def pyg_run(graph, split, model_name, seed, *, learning_rate, epochs, count_loop
             mu = self.mu(h, edge_index)
             return mu if self.log_sigma is None else (mu, self.log_sigma(h, edge_index))
 
+    def embeddings():
+        model.eval()
+        with torch.no_grad():
+            z = model.encoder(x, edge_index)
+        return (z[0] if model_name == "vgae" else z).numpy()
+
+    def ranking(part, z):
+        pairs, truth = split.pairs(part)
+        scores = (z[pairs[:, 0]] * z[pairs[:, 1]]).sum(axis=1)
+        return roc_auc(truth, scores), average_precision(truth, scores)
+
     model = (VGAE if model_name == "vgae" else GAE)(Encoder())
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    best_auc, best_weights, wait, trained = -1.0, None, 0, epochs
     start = time.perf_counter()
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         model.train()
         optimizer.zero_grad()
         z = model.encode(x, edge_index)
@@ -92,14 +114,19 @@ def pyg_run(graph, split, model_name, seed, *, learning_rate, epochs, count_loop
             loss = loss + model.kl_loss() / n
         loss.backward()
         optimizer.step()
+        if patience is not None:
+            val_auc, _ = ranking("val", embeddings())
+            wait += 1
+            if val_auc > best_auc:
+                best_auc, wait = val_auc, 0
+                best_weights = {k: v.clone() for k, v in model.state_dict().items()}
+            elif wait >= patience:
+                trained = epoch
+                break
     seconds = time.perf_counter() - start
-    model.eval()
-    with torch.no_grad():
-        z = model.encoder(x, edge_index)
-        z = (z[0] if model_name == "vgae" else z).numpy()
-    pairs, truth = split.pairs("test")
-    scores = (z[pairs[:, 0]] * z[pairs[:, 1]]).sum(axis=1)
-    return roc_auc(truth, scores), average_precision(truth, scores), epochs, seconds
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    return (*ranking("test", embeddings()), trained, seconds)
 
 
 def summarise(rows):
@@ -123,7 +150,7 @@ def alternate(graph, dataset, model_name, seeds, settings, pyg):
         if pyg:
             theirs.append(pyg_run(graph, split_edges(graph.a, seed), model_name, seed,
                                   learning_rate=settings["learning_rate"],
-                                  epochs=settings["epochs"],
+                                  epochs=settings["epochs"], patience=settings["patience"],
                                   count_loops=not settings.get("paper_code", False)))
         print(f"{dataset} {model_name} seed {seed}: " + ", ".join(
             f"{name} AUC {auc:.4f} AP {ap:.4f} ({seconds:.1f} s)"
@@ -167,7 +194,7 @@ def main():
 
         torch.set_num_threads(args.threads)
     settings = {**LINK_DEFAULTS, **({"epochs": 10} if args.quick else {}),
-                **({"paper_code": True} if args.paper_code else {})}
+                **({"paper_code": True, "patience": None} if args.paper_code else {})}
 
     table = ["| dataset | model | framework | test AUC (%) | test AP (%) | paper AUC / AP | "
              "s/epoch | s/run |", "|---|---|---|---:|---:|---:|---:|---:|"]

@@ -126,7 +126,7 @@ def validate_task(args):
         for option in ("encoder", "reconstruction"):
             require(getattr(args, option) is None, f"--{option} goes with --task links; drop it")
     else:
-        for option in ("patience", "labels", "attention", "batch_size", "fanouts"):
+        for option in ("labels", "attention", "batch_size", "fanouts"):
             require(getattr(args, option) is None, f"--{option.replace('_', '-')} goes with "
                     "--task nodes; drop it for link prediction")
         require(args.strategy == "default", f"--strategy {args.strategy} goes with --task nodes "

@@ -1,10 +1,12 @@
 """Link prediction with graph auto-encoders (GAE, VGAE): split, ``model.fit``, AUC/AP, export.
 
 Per seed: the seeded 85/5/10 % edge split (``pipelines.graph.edge_split``, so every seed also
-draws its own split, as in the paper's repeated runs), a seeded model, full-batch training for a
-fixed number of epochs (the paper has no early stopping), validation ROC AUC and average
-precision after every epoch (``val_auc``, ``val_ap`` in ``history.csv`` and TensorBoard), and
-the test AUC and AP of the last epoch (TensorBoard ``test/``). The metrics rank the logits
+draws its own split, as in the paper's repeated runs), a seeded model, full-batch training,
+validation ROC AUC and average precision after every epoch (``val_auc``, ``val_ap`` in
+``history.csv`` and TensorBoard), model selection on the validation pairs (``patience``: keep
+the weights of the epoch with the best ``val_auc``, stop after ``patience`` epochs without a
+better one; ``None``: the last epoch's weights, as the paper's code), and the test AUC and AP
+of the kept weights (TensorBoard ``test/``). The metrics rank the logits
 ``z_i · z_j``: the same order as ``σ(z_i · z_j)``, without float32's ties at 1.0.
 
 The run folder gets ``summary.md`` (a table per seed, mean ± std of test AUC and AP),
@@ -33,6 +35,7 @@ from trainers.core.seeding import seed_everything
 from trainers.graph.link_metrics import average_precision, roc_auc, roc_curve
 
 VARIATIONAL = {"gae": False, "vgae": True}
+SELECTED_BY = "val_auc"  # the validation score that model selection maximises
 ADAM_EPSILON = 1e-8  # Kingma & Ba's ε (Algorithm 1), as PyTorch's Adam; Keras' default is 1e-7
 
 
@@ -54,14 +57,16 @@ def link_optimizer(learning_rate, *, paper_code=False):
 
 @dataclass
 class LinkResult:
-    """One training run: its seed, test and validation AUC/AP, epochs and time."""
+    """One training run: its seed, test and validation AUC/AP (of the kept epoch), epochs and
+    time."""
 
     seed: int
     test_auc: float
     test_ap: float
     val_auc: float
     val_ap: float
-    epochs: int
+    epochs: int  # trained
+    kept_epoch: int  # whose weights were scored on the test pairs (1-based)
     seconds: float
 
     @property
@@ -95,9 +100,21 @@ class ValidationRanking(keras.callbacks.Callback):
             logs.update(val_auc=auc, val_ap=ap)
 
 
+def best_validation_weights(patience):
+    """Keras' ``EarlyStopping`` as model selection: keep the weights of the epoch with the
+    highest ``val_auc`` (the first of equals), stop after ``patience`` epochs without a higher
+    one, and restore the kept weights at the end of ``fit`` (put it after
+    ``ValidationRanking``)."""
+    return keras.callbacks.EarlyStopping(monitor=SELECTED_BY, mode="max", patience=patience,
+                                         restore_best_weights=True)
+
+
 def fit_links(graph, model_name, seed, run_dir, *, encoder="gcn", learning_rate, epochs,
-              reconstruction, paper_code=False):
+              reconstruction, patience=None, paper_code=False):
     """Train one seeded auto-encoder on ``graph``'s edge split ``seed``.
+
+    With ``patience``, ``best_validation_weights`` keeps the best-``val_auc`` epoch's weights;
+    with ``None``, the last epoch's.
 
     ``paper_code`` takes tkipf/gae's arithmetic where seqgraph's differs: the loss's ``E``
     counts the ones of ``A`` alone (``graph_autoencoder.all_pairs_loss``) and Adam adds its ε to
@@ -120,16 +137,18 @@ def fit_links(graph, model_name, seed, run_dir, *, encoder="gcn", learning_rate,
     inputs = [sparse_tensor(graph.x),
               graph_autoencoder.preprocess(encoder, split.train_adjacency())]
     data = tf.data.Dataset.from_tensors(((*inputs, tf.constant(split.train_edges)),))
-    callbacks = [ValidationRanking(inputs, split), *standard_callbacks(run_dir, backup=False),
+    selection = [] if patience is None else [best_validation_weights(patience)]
+    callbacks = [ValidationRanking(inputs, split), *selection,
+                 *standard_callbacks(run_dir, backup=False),
                  StepProgress(epochs, metrics=("loss", "val_auc"))]
     start = time.perf_counter()
-    history = model.fit(data, epochs=epochs, callbacks=callbacks, verbose=0)
+    history = model.fit(data, epochs=epochs, callbacks=callbacks, verbose=0).history
     seconds = time.perf_counter() - start
+    kept = selection[0].best_epoch if selection else len(history["loss"]) - 1
     test_auc, test_ap, labels, scores = ranking(model, inputs, split, "test")
     result = LinkResult(seed=seed, test_auc=test_auc, test_ap=test_ap,
-                        val_auc=history.history["val_auc"][-1],
-                        val_ap=history.history["val_ap"][-1],
-                        epochs=len(history.history["loss"]), seconds=seconds)
+                        val_auc=history["val_auc"][kept], val_ap=history["val_ap"][kept],
+                        epochs=len(history["loss"]), kept_epoch=kept + 1, seconds=seconds)
     with tf.summary.create_file_writer(str(Path(run_dir) / "tensorboard" / "test")).as_default():
         tf.summary.scalar("test_auc", test_auc, step=result.epochs)
         tf.summary.scalar("test_ap", test_ap, step=result.epochs)
@@ -146,20 +165,22 @@ def train_link_seeds(graph, model_name, seeds, run_dir, *, on_result=print, **se
         results.append(result)
         curves.append(curve)
         on_result(f"seed {seed}: test AUC {result.test_auc:.4f}, AP {result.test_ap:.4f} (val "
-                  f"AUC {result.val_auc:.4f}) after {result.epochs} epochs, {result.seconds:.1f} s")
+                  f"AUC {result.val_auc:.4f}) at epoch {result.kept_epoch} of {result.epochs}, "
+                  f"{result.seconds:.1f} s")
         if result.val_auc > best_val:
             best_model, best_val = model, result.val_auc
     return best_model, results, curves
 
 
 def summary_markdown(results):
-    """Per-seed table plus mean ± std (population std) of the test AUC and AP, in %."""
-    lines = ["| seed | test AUC | test AP | val AUC | val AP | epochs | s/epoch |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+    """Per-seed table (the validation scores are the kept epoch's) plus mean ± std (population
+    std) of the test AUC and AP, in %."""
+    lines = ["| seed | test AUC | test AP | val AUC | val AP | kept epoch | epochs | s/epoch |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         lines.append(f"| {r.seed} | {100 * r.test_auc:.2f} | {100 * r.test_ap:.2f} | "
-                     f"{100 * r.val_auc:.2f} | {100 * r.val_ap:.2f} | {r.epochs} | "
-                     f"{r.seconds_per_epoch:.4f} |")
+                     f"{100 * r.val_auc:.2f} | {100 * r.val_ap:.2f} | {r.kept_epoch} | "
+                     f"{r.epochs} | {r.seconds_per_epoch:.4f} |")
     auc = 100 * np.array([r.test_auc for r in results])
     ap = 100 * np.array([r.test_ap for r in results])
     lines.append(f"\nOver {len(results)} seed(s): test AUC **{auc.mean():.1f} ± {auc.std():.1f}**"

@@ -87,6 +87,29 @@ def test_gae_training_is_deterministic_per_seed(karate_gae, tmp_path):
     assert (again.test_auc, again.test_ap) == (first["test_auc"], first["test_ap"])
 
 
+def test_link_training_keeps_the_weights_of_the_best_validation_epoch(tmp_path):
+    """Model selection: the kept epoch is the first maximum of ``val_auc`` in ``history.csv``,
+    training stops ``patience`` epochs after it, and the kept weights are those of a run trained
+    for exactly that many epochs (the same seed, no selection)."""
+    from trainers.graph.links import fit_links
+
+    graph, patience = karate_graph(), 5
+    settings = {"learning_rate": 0.01, "reconstruction": "all-pairs"}
+    model, result, _ = fit_links(graph, "gae", 0, tmp_path / "kept", epochs=80,
+                                 patience=patience, **settings)
+    history = np.genfromtxt(tmp_path / "kept" / "history.csv", delimiter=",", names=True)
+    best = int(np.argmax(history["val_auc"]))  # the first of equal maxima
+    assert result.kept_epoch == best + 1 < result.epochs == len(history) == best + 1 + patience
+    assert (result.val_auc, result.val_ap) == (history["val_auc"][best], history["val_ap"][best])
+    reference, at_best, _ = fit_links(graph, "gae", 0, tmp_path / "reference", epochs=best + 1,
+                                      **settings)
+    for kept, trained in zip(model.encoder.get_weights(), reference.encoder.get_weights(),
+                             strict=True):
+        np.testing.assert_array_equal(kept, trained)
+    assert (result.test_auc, result.test_ap) == (at_best.test_auc, at_best.test_ap)
+    assert at_best.kept_epoch == at_best.epochs == best + 1  # no patience: the last epoch
+
+
 def test_link_training_steps_as_kingma_and_bas_adam_with_tiny_gradients(tmp_path):
     """The trainer's optimiser against Algorithm 1 of Kingma & Ba in NumPy (ε = 1e-8 added to
     √v̂), on gradients of the size of the GAE's first-layer ones (1e-9 to 1e-6): Keras' default
@@ -208,8 +231,8 @@ def test_vgae_with_a_gated_encoder_on_a_generated_edge_list(tmp_path, capsys):
          "--model gcn is for --task nodes; --task links trains gae or vgae"),
         (["--model", "vgae"], "--model vgae is for --task links; --task nodes trains gcn or "
                               "gat or ggnn"),
-        (["--task", "links", "--model", "gae", "--patience", "3"],
-         "--patience goes with --task nodes; drop it for link prediction"),
+        (["--task", "links", "--model", "gae", "--batch-size", "8"],
+         "--batch-size goes with --task nodes; drop it for link prediction"),
         (["--model", "gcn", "--encoder", "ggnn"], "--encoder goes with --task links; drop it"),
         (["--task", "links", "--model", "gae", "--graph", "example"],
          "the graph has 6 edge(s): too few to split 85/5/10 % for link prediction"),
