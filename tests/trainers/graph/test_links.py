@@ -16,7 +16,7 @@ from keras_models.utils.sparse_tensors import sparse_tensor
 from pipelines.graph.datasets import karate_graph
 from pipelines.graph.edge_split import undirected_edges
 from trainers.cli import main
-from trainers.graph.config import DEFAULTS
+from trainers.graph.config import DEFAULTS, LINK_DEFAULTS
 from trainers.graph.link_metrics import average_precision, roc_auc, roc_curve
 from trainers.graph.train import export_graph_model, fit_one, model_inputs
 
@@ -75,6 +75,7 @@ def test_gae_on_karate_ranks_test_edges_well_and_reports(karate_gae, capsys):
     assert list((run_dir / "seed-0" / "tensorboard" / "test").iterdir())
     config = json.loads((run_dir / "config.json").read_text())
     assert config["reconstruction"] == "all-pairs" and config["learning_rate"] == 0.01
+    assert config["patience"] == 200  # model selection over all the epochs
 
 
 def test_gae_training_is_deterministic_per_seed(karate_gae, tmp_path):
@@ -82,8 +83,7 @@ def test_gae_training_is_deterministic_per_seed(karate_gae, tmp_path):
 
     (run_dir,) = (karate_gae / "runs").iterdir()
     first = json.loads((run_dir / "results.json").read_text())[1]
-    _, again, _ = fit_links(karate_graph(), "gae", 1, tmp_path, learning_rate=0.01, epochs=50,
-                            reconstruction="all-pairs")
+    _, again, _ = fit_links(karate_graph(), "gae", 1, tmp_path, **{**LINK_DEFAULTS, "epochs": 50})
     assert (again.test_auc, again.test_ap) == (first["test_auc"], first["test_ap"])
 
 
