@@ -3,30 +3,30 @@ Geometric.
 
 For each dataset and model, ``--seeds`` runs with seqgraph's defaults
 (``trainers.graph.config.LINK_DEFAULTS``: Adam 0.01 with ε = 1e-8 on ``√v̂`` as PyTorch's,
-``trainers.graph.links.link_optimizer``, 200 epochs, the weights of the best-validation-AUC
-epoch kept, the reconstruction loss over all node pairs; the features raw for the VGAE and
-row-normalised for the GAE,
+``trainers.graph.links.link_optimizer``, 200 epochs, the last epoch's weights, the
+reconstruction loss over all node pairs; the features raw for the VGAE and row-normalised for
+the GAE,
 ``trainers.graph.config.raw_features``) report the test ROC AUC and average precision (mean ±
 std, %), seconds per epoch and per run. With ``--pyg`` the same models run in PyTorch Geometric
 (``GAE``/``VGAE`` around two bias-free ``GCNConv`` layers of 32 and 16 units, the same all-pairs
 loss, ``norm`` and ``pos_weight`` counting the ones of ``A + I`` as seqgraph does, the KL term
-divided by the number of nodes, the same model selection on the validation pairs) on the same
-edge split and features, alternating seed by seed
-so machine load hits both alike; both are scored by seqgraph's NumPy AUC/AP
-(``trainers.graph.link_metrics``). torch and torch_geometric are installed by hand, never
-seqgraph dependencies::
+divided by the number of nodes, with ``--patience`` the same model selection) on the same
+edge split and features, alternating seed by seed so machine load hits both alike; both are
+scored by seqgraph's NumPy AUC/AP (``trainers.graph.link_metrics``). torch and torch_geometric
+are installed by hand, never seqgraph dependencies::
 
     python bench/links.py --data-dir /work/shared/data/planetoid --seeds 10 --pyg --write
     python bench/links.py ... --raw-features      # every model on the files' 0/1 features
     python bench/links.py ... --no-raw-features   # every model on row-normalised features
     python bench/links.py ... --paper-code  # tkipf/gae's arithmetic and 0/1 features throughout
-    python bench/links.py --quick          # karate, 1 seed, 10 epochs: checks that it runs
+    python bench/links.py ... --patience 200  # the best-validation epoch's weights
+    python bench/links.py --quick          # karate, 1 seed, 10 epochs, patience 3: a check
 
 ``--paper-code`` runs the paper's code's arithmetic where seqgraph's differs (``fit_links``'s
 ``paper_code``: the loss's ``E`` counts the ones of ``A`` alone, TensorFlow 1's Adam adding ε̂ to
-``√v``) on the 0/1 features for both models, and scores the last epoch's weights as the paper's
-code does (no model selection on the validation pairs); PyG then counts ``E`` the same way and
-keeps its last epoch too.
+``√v``) on the 0/1 features for both models; PyG then counts ``E`` the same way. ``--patience
+N`` keeps each run's best-validation-AUC epoch instead of the last (``fit_links``'s
+``patience``), in PyG too.
 
 ``--write`` replaces the "Link prediction" result in docs/benchmarks.md (``bench.results``; one
 block with each model's default features, one each for ``--raw-features``,
@@ -169,11 +169,17 @@ def main():
     parser.add_argument("--paper-code", action="store_true",
                         help="tkipf/gae's arithmetic (E counts the ones of A, TensorFlow 1's "
                              "Adam) and 0/1 features for every model")
+    parser.add_argument("--patience", type=int,
+                        help="keep the best-validation-AUC epoch's weights, stopping after this "
+                             "many epochs without a better one (default: the last epoch's)")
     parser.add_argument("--quick", action="store_true",
-                        help="karate, GAE, 1 seed, 10 epochs: a check that the script runs")
+                        help="karate, GAE, 1 seed, 10 epochs, patience 3: a check that the "
+                             "script runs")
     parser.add_argument("--write", action="store_true",
                         help="write the table into docs/benchmarks.md")
     args = parser.parse_args()
+    if args.write and args.patience:
+        parser.error("--write records the default (last-epoch) results; drop --patience")
     if args.quick:
         args.datasets, args.models, args.seeds = ["karate"], ["gae"], 1
     if args.paper_code:
@@ -193,8 +199,9 @@ def main():
         import torch
 
         torch.set_num_threads(args.threads)
-    settings = {**LINK_DEFAULTS, **({"epochs": 10} if args.quick else {}),
-                **({"paper_code": True, "patience": None} if args.paper_code else {})}
+    settings = {**LINK_DEFAULTS, "patience": args.patience,
+                **({"epochs": 10, "patience": 3} if args.quick else {}),
+                **({"paper_code": True} if args.paper_code else {})}
 
     table = ["| dataset | model | framework | test AUC (%) | test AP (%) | paper AUC / AP | "
              "s/epoch | s/run |", "|---|---|---|---:|---:|---:|---:|---:|"]
@@ -209,7 +216,8 @@ def main():
                     table.append(f"| {dataset} | {model_name.upper()} | {framework} | {auc} | "
                                  f"{ap} | {PAPER.get((dataset, model_name), '')} | {per_epoch} "
                                  f"| {per_run} |")
-    setting = "; tkipf/gae arithmetic, 0/1 features" if args.paper_code else ""
+    setting = ("; tkipf/gae arithmetic, 0/1 features" if args.paper_code else "") + (
+        f"; best-validation epoch, patience {args.patience}" if args.patience else "")
     text = (f"{provenance(load_at_start)} {args.seeds} seed(s), {args.threads} thread(s) per "
             f"framework{setting}.\n\n" + "\n".join(table) + "\n")
     print("\n" + text)

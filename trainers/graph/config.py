@@ -26,9 +26,9 @@ class GraphTrainingConfig:
 
     learning_rate: float = flag(help="Adam's learning rate (GCN, GGNN, GAE, VGAE 0.01; GAT 0.005)")
     epochs: int = flag(help="maximum epochs (GCN, GGNN 200, GAT 1000); links: epochs (200)")
-    patience: int = flag(help="early-stopping patience (GCN 10, GAT 100); links: epochs "
-                              "without a better val_auc before stopping, the best epoch's "
-                              "weights kept (200)")
+    patience: int = flag(help="early-stopping patience (GCN 10, GAT 100); links: keep the "
+                              "best-val_auc epoch's weights, stopping after this many epochs "
+                              "without a better one (default: the last epoch's, as the paper)")
     batch_size: int = flag(0, help="train on sampled neighbourhoods of this many training nodes "
                                    "per step (0: the whole graph in one step)")
     fanouts: tuple = flag(DEFAULT_FANOUTS, type=str,
@@ -45,11 +45,10 @@ DEFAULTS = {
 }
 
 # Link prediction (GAE, VGAE), as Kipf & Welling's code (tkipf/gae): Adam 0.01, 200 epochs, the
-# reconstruction loss over all node pairs (``graph_autoencoder``). Not the paper's: model
-# selection on the validation pairs, the weights of the best-``val_auc`` epoch kept
-# (``trainers.graph.links.best_validation_weights``; chosen on the validation pairs,
-# docs/graphs.md, "Model selection").
-LINK_DEFAULTS = {"learning_rate": 0.01, "epochs": 200, "patience": 200,
+# last epoch's weights (``patience`` None; a patience keeps the best-``val_auc`` epoch's,
+# ``trainers.graph.links.best_validation_weights``, docs/graphs.md "Model selection"); the
+# reconstruction loss over all node pairs (``graph_autoencoder``).
+LINK_DEFAULTS = {"learning_rate": 0.01, "epochs": 200, "patience": None,
                  "reconstruction": "all-pairs"}
 
 # The models that read the Planetoid features as the files give them (0/1), as tkipf/gae does;
