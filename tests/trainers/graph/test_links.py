@@ -231,8 +231,8 @@ def test_vgae_with_a_gated_encoder_on_a_generated_edge_list(tmp_path, capsys):
          "--model gcn is for --task nodes; --task links trains gae or vgae"),
         (["--model", "vgae"], "--model vgae is for --task links; --task nodes trains gcn or "
                               "gat or ggnn"),
-        (["--task", "links", "--model", "gae", "--batch-size", "8"],
-         "--batch-size goes with --task nodes; drop it for link prediction"),
+        (["--task", "links", "--model", "gae", "--fanouts", "5,5"],
+         "--fanouts goes with --task nodes; drop it for link prediction"),
         (["--model", "gcn", "--encoder", "ggnn"], "--encoder goes with --task links; drop it"),
         (["--task", "links", "--model", "gae", "--graph", "example"],
          "the graph has 6 edge(s): too few to split 85/5/10 % for link prediction"),
