@@ -271,13 +271,14 @@ class CharGenerator(tf.Module):
 
         A block's input terms are one gather (the first layer) or one product of the outputs the
         layer below gave for that block in the iteration before; each character then costs the
-        layer one recurrent product ``h Uᵀ`` and its gates, batch-major (``[batch, 4H]``: at
-        batch 1 a vector-matrix product, which TensorFlow's CPU matmul runs faster than ``U h``).
+        layer one recurrent product ``h U`` and its gates, batch-major (``[batch, 4H]``: at
+        batch 1 a vector-matrix product, which TensorFlow's CPU matmul runs faster than ``Uᵀ h``).
         The layers' chains of one iteration are independent, so the executor runs them side by
         side, and each chain runs on into the next iteration as soon as its own inputs are
         ready. Rows change state only at positions ``0 ≤ p < length``: the iterations in which
         a layer's block is partly outside a prompt (the first ``layers − 1``, the last
-        ``layers``, and all of them unless every prompt has the padded length) run with masks.
+        ``layers − 1``, or ``layers`` when the last block is short, and all of them unless every
+        prompt has the padded length) run with masks.
         """
         prompt_steps, batch, layers = tf.shape(ids)[0], tf.shape(ids)[1], len(states)
         width = PROMPT_BLOCK
